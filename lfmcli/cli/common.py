@@ -1,0 +1,38 @@
+"""What every command shares: consoles (logs to stderr, data to stdout), progress bars, the one-line error rule."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from typer.core import TyperGroup
+
+from ..errors import LfmError
+
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def print_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+
+
+def progress() -> Progress:
+    return Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err, transient=True)
+
+
+class LfmGroup(TyperGroup):
+    """Turns a user mistake (LfmError) into one line on stderr and exit code 1; LFM_DEBUG=1 keeps the traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except LfmError as e:
+            if os.environ.get("LFM_DEBUG"):
+                raise
+            err.print(f"[bold red]error:[/] {escape(str(e))}")
+            ctx.exit(1)

@@ -1,0 +1,100 @@
+"""Shared steps of every dataset builder: deterministic splits, random cameras for sequences without real views,
+and streaming the sequences into one dataset file."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Sequence as Seq
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import LfmError
+from ..geometry.cameras import random_orbit_camera
+from .format import SPLITS, DatasetFile, DatasetWriter, Sequence, View
+
+
+@dataclass
+class Planned:
+    """A sequence known by name and category before its points are loaded (splits are planned from these)."""
+
+    name: str
+    category: str
+    load: Callable[[], Sequence]
+
+
+def parse_ratios(text: str) -> tuple[float, float, float]:
+    """'0.8,0.1,0.1' -> train, val, test fractions summing to 1."""
+    try:
+        parts = [float(x) for x in text.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) != 3 or any(p < 0 for p in parts) or sum(parts) <= 0:
+        raise LfmError(f"--split {text!r}: give three non-negative train,val,test ratios such as 0.8,0.1,0.1")
+    total = sum(parts)
+    return tuple(p / total for p in parts)  # type: ignore[return-value]
+
+
+def _stable_hash(text: str) -> int:
+    return int.from_bytes(hashlib.sha1(text.encode()).digest()[:8], "little")
+
+
+def assign_splits(names: Seq[str], categories: Seq[str], ratios: tuple[float, float, float]) -> list[str]:
+    """Split whole sequences, never frames. Within each category sequences are ordered by a hash of their name and
+    cut by the ratios, so the result depends only on the names (not on file order) and every category with at least
+    three sequences gets some validation and test data when those ratios are non-zero."""
+    by_category: dict[str, list[int]] = defaultdict(list)
+    for i, c in enumerate(categories):
+        by_category[c].append(i)
+    out = ["train"] * len(names)
+    for members in by_category.values():
+        members.sort(key=lambda i: _stable_hash(names[i]))
+        n = len(members)
+        counts = [0, 0]
+        for k, r in enumerate(ratios[1:]):
+            counts[k] = int(round(n * r))
+            if r > 0 and n >= 3:
+                counts[k] = max(counts[k], 1)
+        n_val, n_test = counts
+        n_train = max(n - n_val - n_test, 0)
+        for rank, i in enumerate(members):
+            out[i] = SPLITS[0] if rank < n_train else SPLITS[1] if rank < n_train + n_val else SPLITS[2]
+    return out
+
+
+def random_views(seq: Sequence, count: int, seed: int, **camera) -> list[View]:
+    """``count`` seeded random orbit cameras framing the whole sequence; the same seed and name give the same views."""
+    rng = np.random.default_rng([seed, _stable_hash(seq.name)])
+    views = []
+    for _ in range(count):
+        cam = random_orbit_camera(seq.points3d, seq.up_axis, rng, **camera)
+        uv = cam.project(seq.points3d).astype(np.float32)
+        depth = cam.to_camera(seq.points3d)[..., 2]
+        visible = np.isfinite(uv).all(-1) & (depth > 0) & cam.in_image(uv)
+        views.append(View(camera=cam, points2d=uv, visible=visible, kind="synthetic"))
+    return views
+
+
+def write_dataset(out: str | Path, planned: list[Planned], *, views: int = 1, seed: int = 0,
+                  ratios: tuple[float, float, float] = (0.8, 0.1, 0.1), attrs: dict | None = None,
+                  advance: Callable[[Sequence], None] | None = None) -> dict:
+    """Load each planned sequence, give it its split and (if it has no real views) ``views`` random cameras, and
+    write them all to ``out`` atomically. Returns the new file's summary (``DatasetFile.info``)."""
+    if not planned:
+        raise LfmError("no sequences to write")
+    if views < 1:
+        raise LfmError("--views must be at least 1")
+    splits = assign_splits([p.name for p in planned], [p.category for p in planned], ratios)
+    with DatasetWriter(out, attrs=attrs) as writer:
+        for p, split in zip(planned, splits):
+            seq = p.load()
+            seq.split = split
+            if not seq.views:
+                seq.views = random_views(seq, views, seed)
+            writer.add(seq)
+            if advance:
+                advance(seq)
+    with DatasetFile(out) as f:
+        return f.info()

@@ -1,0 +1,420 @@
+"""The unified lfm dataset file (HDF5): one writer, one reader. The layout is documented in docs/format.md.
+
+Sequences of any length (static samples are sequences of one frame), several rigs and categories in one file.
+Point arrays are stored per rig, frames concatenated, so that a file of millions of frames is written in a
+stream and one training sample is a read of one row in one chunk:
+
+    /rigs/<rig>                      attrs["yaml"]: the rig definition
+    /points/<rig>/points3d           (N, J, 3) float32, 3D frames of every sequence of this rig; NaN = absent joint
+    /points/<rig>/points2d           (M, J, 2) float32, pixels, one block of rows per view; NaN = not visible
+    /points/<rig>/visible            (M, J) bool
+    /sequences/<column>              one row per sequence (name, category, rig, split, fps, start, length, ...)
+    /views/<column>                  one row per camera view of a sequence (sequence, start, K, R, t, image_size, kind)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+import yaml
+
+from .. import __version__
+from ..errors import LfmError
+from ..geometry.cameras import Camera
+from ..rigs import Rig
+from .atomic import atomic_path
+
+FORMAT = "lfm-dataset"
+VERSION = 1
+SPLITS = ("train", "val", "test")
+VIEW_KINDS = ("real", "synthetic")
+CHUNK_FRAMES = 64  # rows per HDF5 chunk: small enough that one random sample decompresses little
+FLUSH_FRAMES = 1 << 15  # rows buffered per array before they are appended to the file
+SEQUENCE_TEXT = ("name", "category", "rig", "split", "units", "up_axis", "source", "license")
+
+
+@dataclass
+class View:
+    """One camera's 2D observation of a sequence."""
+
+    camera: Camera
+    points2d: np.ndarray  # (T, J, 2) float32 pixels
+    visible: np.ndarray  # (T, J) bool; a visible point has finite 2D and 3D coordinates
+    kind: str = "synthetic"  # "real" 2D labels or "synthetic" projections of the 3D points
+
+
+@dataclass
+class Sequence:
+    """3D points of one object over time (or one static sample, T = 1) with its camera views."""
+
+    name: str
+    category: str
+    rig: Rig
+    points3d: np.ndarray  # (T, J, 3) float32, world frame, NaN = joint absent
+    fps: float = 0.0  # 0: frames are independent samples, not a time series
+    split: str = "train"
+    units: str = "m"
+    up_axis: str = "y"
+    source: str = ""
+    license: str = ""
+    views: list[View] = field(default_factory=list)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.points3d.shape[0])
+
+
+class DatasetError(LfmError):
+    """A dataset file that cannot be read or written as asked."""
+
+
+def _check_sequence(seq: Sequence) -> None:
+    J = seq.rig.num_joints
+    p = seq.points3d
+    if p.ndim != 3 or p.shape[1:] != (J, 3) or p.shape[0] == 0:
+        raise DatasetError(f"sequence {seq.name!r}: points3d has shape {p.shape}, rig {seq.rig.name!r} needs (T>0, {J}, 3)")
+    if np.isinf(p).any():
+        raise DatasetError(f"sequence {seq.name!r}: points3d holds infinite values")
+    if seq.split not in SPLITS:
+        raise DatasetError(f"sequence {seq.name!r}: split {seq.split!r} is not one of {SPLITS}")
+    if "/" in seq.rig.name:
+        raise DatasetError(f"rig name {seq.rig.name!r} may not contain '/'")
+    for v in seq.views:
+        if v.points2d.shape != (p.shape[0], J, 2) or v.visible.shape != (p.shape[0], J):
+            raise DatasetError(f"sequence {seq.name!r}: a view's 2D shape {v.points2d.shape} does not match the 3D")
+        if v.kind not in VIEW_KINDS:
+            raise DatasetError(f"sequence {seq.name!r}: view kind {v.kind!r} is not one of {VIEW_KINDS}")
+        bad = v.visible & ~(np.isfinite(v.points2d).all(-1) & np.isfinite(p).all(-1))
+        if bad.any():
+            raise DatasetError(f"sequence {seq.name!r}: {int(bad.sum())} points are marked visible without finite coordinates")
+
+
+class _Appender:
+    """Buffers rows for one growing dataset and appends them in large blocks."""
+
+    def __init__(self, group: h5py.Group, name: str, row_shape: tuple[int, ...], dtype, compression):
+        self.rows = 0
+        self._pending: list[np.ndarray] = []
+        self._pending_rows = 0
+        self.ds = group.create_dataset(name, shape=(0, *row_shape), maxshape=(None, *row_shape), dtype=dtype,
+                                       chunks=(CHUNK_FRAMES, *row_shape), compression=compression,
+                                       shuffle=compression is not None)
+
+    def append(self, block: np.ndarray) -> int:
+        start = self.rows
+        self._pending.append(block)
+        self._pending_rows += len(block)
+        self.rows += len(block)
+        if self._pending_rows >= FLUSH_FRAMES:
+            self.flush()
+        return start
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        block = np.concatenate(self._pending)
+        n = self.ds.shape[0]
+        self.ds.resize(n + len(block), axis=0)
+        self.ds[n:] = block
+        self._pending, self._pending_rows = [], 0
+
+
+class DatasetWriter:
+    """Stream sequences into a new dataset file; the file appears under its name only when the writer closes
+    without error::
+
+        with DatasetWriter("out.h5") as w:
+            for seq in sequences:
+                w.add(seq)
+    """
+
+    def __init__(self, path: str | Path, compression: str | None = "lzf", attrs: dict | None = None):
+        self.path = Path(path)
+        self.compression = compression
+        self.attrs = dict(attrs or {})
+        self._stack = contextlib.ExitStack()
+        self._rigs: dict[str, Rig] = {}
+        self._arrays: dict[tuple[str, str], _Appender] = {}
+        self._sequences: dict[str, list] = defaultdict(list)
+        self._views: dict[str, list] = defaultdict(list)
+        self._names: set[str] = set()
+
+    def __enter__(self) -> DatasetWriter:
+        tmp = self._stack.enter_context(atomic_path(self.path))
+        self._file = self._stack.enter_context(h5py.File(tmp, "w"))
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            try:
+                self._finish()
+            except BaseException as e:
+                self._stack.__exit__(type(e), e, e.__traceback__)  # discards the temporary file
+                raise
+        return bool(self._stack.__exit__(exc_type, exc, tb))
+
+    def _array(self, rig: Rig, name: str, row_shape: tuple[int, ...], dtype) -> _Appender:
+        key = (rig.name, name)
+        if key not in self._arrays:
+            group = self._file.require_group(f"points/{rig.name}")
+            self._arrays[key] = _Appender(group, name, row_shape, dtype, self.compression)
+        return self._arrays[key]
+
+    def add(self, seq: Sequence) -> None:
+        _check_sequence(seq)
+        if seq.name in self._names:
+            raise DatasetError(f"two sequences are named {seq.name!r}")
+        self._names.add(seq.name)
+        known = self._rigs.setdefault(seq.rig.name, seq.rig)
+        if known != seq.rig:
+            raise DatasetError(f"two different rigs are both named {seq.rig.name!r}")
+        J = seq.rig.num_joints
+        start = self._array(seq.rig, "points3d", (J, 3), "f4").append(seq.points3d.astype(np.float32))
+        index = len(self._sequences["name"])
+        row = {k: getattr(seq, k) for k in SEQUENCE_TEXT}
+        row.update(rig=seq.rig.name, fps=float(seq.fps), start=start, length=seq.num_frames)
+        for k, v in row.items():
+            self._sequences[k].append(v)
+        for view in seq.views:
+            uv = np.where(view.visible[..., None], view.points2d, np.nan).astype(np.float32)
+            vstart = self._array(seq.rig, "points2d", (J, 2), "f4").append(uv)
+            self._array(seq.rig, "visible", (J,), bool).append(view.visible.astype(bool))
+            cam = view.camera
+            for k, v in dict(sequence=index, start=vstart, kind=view.kind, K=cam.K, R=cam.R, t=cam.t,
+                             image_size=cam.image_size).items():
+                self._views[k].append(v)
+
+    def _finish(self) -> None:
+        f = self._file
+        for app in self._arrays.values():
+            app.flush()
+        for rig in self._rigs.values():
+            f.create_group(f"rigs/{rig.name}").attrs["yaml"] = rig.to_yaml()
+        text = h5py.string_dtype()
+        seq = f.create_group("sequences")
+        for k in SEQUENCE_TEXT:
+            seq.create_dataset(k, data=np.array(self._sequences[k], dtype=object), dtype=text)
+        seq.create_dataset("fps", data=np.array(self._sequences["fps"], dtype=np.float64))
+        for k in ("start", "length"):
+            seq.create_dataset(k, data=np.array(self._sequences[k], dtype=np.int64))
+        views = f.create_group("views")
+        n = len(self._views["sequence"])
+        views.create_dataset("sequence", data=np.array(self._views["sequence"], dtype=np.int64))
+        views.create_dataset("start", data=np.array(self._views["start"], dtype=np.int64))
+        views.create_dataset("kind", data=np.array(self._views["kind"], dtype=object), dtype=text)
+        for k, shape, dtype in (("K", (3, 3), np.float64), ("R", (3, 3), np.float64), ("t", (3,), np.float64),
+                                ("image_size", (2,), np.int32)):
+            views.create_dataset(k, data=np.array(self._views[k], dtype=dtype).reshape(n, *shape))
+        f.attrs.update(format=FORMAT, format_version=VERSION, lfm_version=__version__,
+                       camera_convention="OpenCV: x right, y down, z forward; x_cam = R @ X + t; uv ~ K @ x_cam",
+                       points2d_units="pixels", **self.attrs)
+
+
+class DatasetFile:
+    """Read access to a dataset file. Tables are loaded at open (they are small); point arrays stay on disk."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise DatasetError("no such file", self.path)
+        try:
+            # a generous chunk cache: neighbouring samples of a sequence share a chunk
+            self._file = h5py.File(self.path, "r", rdcc_nbytes=64 << 20, rdcc_nslots=100_003)
+        except OSError:
+            raise DatasetError("not an HDF5 file (or it is damaged)", self.path) from None
+        try:
+            self._load_tables()
+        except DatasetError:
+            self._file.close()
+            raise
+        except (KeyError, ValueError, TypeError, yaml.YAMLError, LfmError) as e:
+            self._file.close()
+            raise DatasetError(f"not a valid lfm dataset ({e})", self.path) from None
+
+    def _load_tables(self) -> None:
+        f = self._file
+        if f.attrs.get("format") != FORMAT:
+            raise DatasetError("not an lfm dataset (missing format attribute); build one with `lfm build-dataset`",
+                               self.path)
+        version = int(f.attrs.get("format_version", -1))
+        if version > VERSION:
+            raise DatasetError(f"format version {version} is newer than this lfm reads ({VERSION}); upgrade lfm",
+                               self.path)
+        self.rigs = {name: Rig.from_dict(yaml.safe_load(g.attrs["yaml"]), origin=f"{self.path}:/rigs/{name}")
+                     for name, g in f["rigs"].items()} if "rigs" in f else {}
+        s = f["sequences"]
+        self.sequences = {k: s[k].asstr()[()] if s[k].dtype.kind == "O" else s[k][()] for k in s}
+        v = f["views"]
+        self.views = {k: v[k].asstr()[()] if v[k].dtype.kind == "O" else v[k][()] for k in v}
+        lengths = self.sequences["length"]
+        self._sample_offsets = np.concatenate([[0], np.cumsum(lengths[self.views["sequence"]])]).astype(np.int64)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> DatasetFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def num_sequences(self) -> int:
+        return len(self.sequences["name"])
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.sequences["length"].sum())
+
+    @property
+    def num_samples(self) -> int:
+        """2D training samples: one per frame per view."""
+        return int(self._sample_offsets[-1])
+
+    def points(self, rig: str, name: str) -> h5py.Dataset:
+        return self._file[f"points/{rig}/{name}"]
+
+    def camera(self, view: int) -> Camera:
+        v = self.views
+        return Camera(K=v["K"][view], R=v["R"][view], t=v["t"][view], image_size=tuple(int(x) for x in v["image_size"][view]))
+
+    def sequence(self, i: int) -> Sequence:
+        """Sequence ``i`` with its views, read into memory."""
+        s = self.sequences
+        rig = self.rigs[s["rig"][i]]
+        start, length = int(s["start"][i]), int(s["length"][i])
+        views = []
+        for v in np.flatnonzero(self.views["sequence"] == i):
+            vs = int(self.views["start"][v])
+            views.append(View(camera=self.camera(v),
+                              points2d=self.points(rig.name, "points2d")[vs:vs + length],
+                              visible=self.points(rig.name, "visible")[vs:vs + length],
+                              kind=str(self.views["kind"][v])))
+        return Sequence(name=s["name"][i], category=s["category"][i], rig=rig,
+                        points3d=self.points(rig.name, "points3d")[start:start + length], fps=float(s["fps"][i]),
+                        split=s["split"][i], units=s["units"][i], up_axis=s["up_axis"][i], source=s["source"][i],
+                        license=s["license"][i], views=views)
+
+    def sample(self, k: int) -> dict:
+        """Training sample ``k`` (0 <= k < num_samples): frame f of view v."""
+        v = int(np.searchsorted(self._sample_offsets, k, side="right") - 1)
+        frame = k - int(self._sample_offsets[v])
+        i = int(self.views["sequence"][v])
+        rig = self.sequences["rig"][i]
+        row2d = int(self.views["start"][v]) + frame
+        return {"points2d": self.points(rig, "points2d")[row2d], "visible": self.points(rig, "visible")[row2d],
+                "points3d": self.points(rig, "points3d")[int(self.sequences["start"][i]) + frame],
+                "rig": rig, "sequence": i, "view": v, "frame": frame}
+
+    def info(self) -> dict:
+        s = self.sequences
+        frames = s["length"]
+
+        def tally(column: str) -> dict[str, int]:
+            out: Counter = Counter()
+            for key, n in zip(s[column], frames):
+                out[str(key)] += int(n)
+            return dict(sorted(out.items()))
+
+        return {"path": str(self.path), "format_version": int(self._file.attrs["format_version"]),
+                "sequences": self.num_sequences, "frames": self.num_frames, "views": len(self.views["sequence"]),
+                "samples": self.num_samples, "categories": tally("category"),
+                "rigs": {name: rig.num_joints for name, rig in sorted(self.rigs.items())},
+                "splits": tally("split"), "units": sorted(set(s["units"]))}
+
+    def validate(self, block: int = 1 << 16) -> list[str]:
+        """Every problem found, as readable lines; an empty list means the file is sound. Reads the point arrays
+        in blocks, so files larger than memory are checked too."""
+        problems: list[str] = []
+        s, v = self.sequences, self.views
+        S, V = self.num_sequences, len(v["sequence"])
+        for k, col in s.items():
+            if len(col) != S:
+                problems.append(f"sequences/{k} has {len(col)} rows, expected {S}")
+        for k, col in v.items():
+            if len(col) != V:
+                problems.append(f"views/{k} has {len(col)} rows, expected {V}")
+        if problems:
+            return problems
+        for i in range(S):
+            name, rig = s["name"][i], s["rig"][i]
+            if rig not in self.rigs:
+                problems.append(f"sequence {name!r}: rig {rig!r} is not stored in /rigs")
+                continue
+            n3 = self.points(rig, "points3d").shape[0]
+            if s["length"][i] < 1 or s["start"][i] < 0 or s["start"][i] + s["length"][i] > n3:
+                problems.append(f"sequence {name!r}: frames {s['start'][i]}+{s['length'][i]} outside points3d ({n3})")
+            if s["split"][i] not in SPLITS:
+                problems.append(f"sequence {name!r}: split {s['split'][i]!r} is not one of {SPLITS}")
+            if not (np.isfinite(s["fps"][i]) and s["fps"][i] >= 0):
+                problems.append(f"sequence {name!r}: fps {s['fps'][i]} must be finite and >= 0")
+        if len(set(s["name"])) != S:
+            problems.append("sequence names are not unique")
+        for j in range(V):
+            i = int(v["sequence"][j])
+            if not 0 <= i < S:
+                problems.append(f"view {j}: sequence index {i} out of range")
+                continue
+            rig = s["rig"][i]
+            if rig not in self.rigs:
+                continue
+            n2 = self.points(rig, "points2d").shape[0]
+            if v["start"][j] < 0 or v["start"][j] + s["length"][i] > n2:
+                problems.append(f"view {j} of {s['name'][i]!r}: rows outside points2d ({n2})")
+            cam = [v[k][j] for k in ("K", "R", "t")]
+            if not all(np.isfinite(c).all() for c in cam):
+                problems.append(f"view {j} of {s['name'][i]!r}: camera has NaN or infinite values")
+            elif abs(np.linalg.det(v["R"][j]) - 1) > 1e-4 or not np.allclose(v["R"][j] @ v["R"][j].T, np.eye(3), atol=1e-4):
+                problems.append(f"view {j} of {s['name'][i]!r}: R is not a rotation")
+            if (v["image_size"][j] <= 0).any():
+                problems.append(f"view {j} of {s['name'][i]!r}: image size {v['image_size'][j]} is not positive")
+            if v["kind"][j] not in VIEW_KINDS:
+                problems.append(f"view {j} of {s['name'][i]!r}: kind {v['kind'][j]!r} is not one of {VIEW_KINDS}")
+        if problems:
+            return problems
+        problems += self._validate_points(block)
+        return problems
+
+    def _validate_points(self, block: int) -> list[str]:
+        problems = []
+        s, v = self.sequences, self.views
+        for rig_name, rig in self.rigs.items():
+            J = rig.num_joints
+            p3, p2, vis = (self.points(rig_name, k) for k in ("points3d", "points2d", "visible"))
+            if p3.shape[1:] != (J, 3) or p2.shape[1:] != (J, 2) or vis.shape[1:] != (J,) or len(vis) != len(p2):
+                problems.append(f"rig {rig_name!r}: point arrays {p3.shape}, {p2.shape}, {vis.shape} do not fit {J} joints")
+                continue
+            for a in range(0, len(p3), block):
+                if np.isinf(p3[a:a + block]).any():
+                    problems.append(f"rig {rig_name!r}: points3d rows {a}..{a + block} hold infinite values")
+            # 3D row of each 2D row, so visibility can be checked against both
+            rows3d = np.full(len(p2), -1, dtype=np.int64)
+            for j in np.flatnonzero(s["rig"][v["sequence"]] == rig_name):
+                i = v["sequence"][j]
+                rows3d[v["start"][j]:v["start"][j] + s["length"][i]] = np.arange(s["start"][i], s["start"][i] + s["length"][i])
+            for a in range(0, len(p2), block):
+                uv, seen, r3 = p2[a:a + block], vis[a:a + block], rows3d[a:a + block]
+                if (r3 < 0).any():
+                    problems.append(f"rig {rig_name!r}: points2d rows {a}..{a + len(uv)} belong to no view")
+                    continue
+                xyz_ok = np.isfinite(p3[r3.min():r3.max() + 1][r3 - r3.min()]).all(-1)
+                if np.isinf(uv).any():
+                    problems.append(f"rig {rig_name!r}: points2d rows {a}..{a + len(uv)} hold infinite values")
+                bad = seen & ~(np.isfinite(uv).all(-1) & xyz_ok)
+                if bad.any():
+                    problems.append(f"rig {rig_name!r}: {int(bad.sum())} points marked visible in rows {a}..{a + len(uv)} "
+                                    "lack finite 2D or 3D coordinates")
+                hidden = ~seen & np.isfinite(uv).any(-1)
+                if hidden.any():
+                    problems.append(f"rig {rig_name!r}: {int(hidden.sum())} points not visible in rows {a}..{a + len(uv)} "
+                                    "still carry 2D coordinates (must be NaN)")
+        return problems
+
+
+def open_dataset(path: str | Path) -> DatasetFile:
+    return DatasetFile(path)

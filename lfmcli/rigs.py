@@ -1,0 +1,348 @@
+"""Rigs: the named joints of an object and the edges between them (the adjacency the model attends over).
+
+A rig file is YAML::
+
+    name: h36m_17
+    joints: [hip, r_hip, ...]            # array order
+    edges: [[hip, r_hip], ...]           # by joint name
+    root: hip                            # optional: parents follow the edges outward from the root (edges must be a tree)
+    parents: {r_hip: hip, ...}           # optional instead of root: an explicit kinematic tree
+    symmetry: [[l_hip, r_hip], ...]      # optional left/right pairs
+    aliases: {pelvis: hip}               # optional other names importers may meet
+    category, description, source       # optional free text
+
+Shipped rigs live in the repository's ``rigs/`` folder and are installed as package data.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .errors import LfmError
+
+
+class RigError(LfmError):
+    """A rig definition that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Rig:
+    name: str
+    joints: tuple[str, ...]
+    edges: tuple[tuple[int, int], ...]
+    parents: tuple[int, ...] | None = None
+    symmetry: tuple[tuple[int, int], ...] = ()
+    aliases: dict[str, str] = field(default_factory=dict)
+    category: str = ""
+    description: str = ""
+    source: str = ""
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joints)
+
+    def index(self, joint: str) -> int:
+        """Array index of a joint, by name or alias."""
+        name = self.aliases.get(joint, joint)
+        try:
+            return self.joints.index(name)
+        except ValueError:
+            raise RigError(f"rig {self.name!r} has no joint {joint!r}") from None
+
+    def adjacency(self, self_loops: bool = True) -> np.ndarray:
+        """Symmetric (J, J) boolean adjacency, with the diagonal set when ``self_loops``."""
+        adj = np.zeros((self.num_joints, self.num_joints), dtype=bool)
+        if self.edges:
+            a, b = np.asarray(self.edges).T
+            adj[a, b] = adj[b, a] = True
+        if self_loops:
+            np.fill_diagonal(adj, True)
+        return adj
+
+    def to_dict(self) -> dict:
+        d: dict = {"name": self.name}
+        for key in ("description", "source", "category"):
+            if getattr(self, key):
+                d[key] = getattr(self, key)
+        d["joints"] = list(self.joints)
+        d["edges"] = [[self.joints[a], self.joints[b]] for a, b in self.edges]
+        if self.parents is not None:
+            d["parents"] = {self.joints[i]: self.joints[p] for i, p in enumerate(self.parents) if p >= 0}
+        if self.symmetry:
+            d["symmetry"] = [[self.joints[a], self.joints[b]] for a, b in self.symmetry]
+        if self.aliases:
+            d["aliases"] = dict(self.aliases)
+        return d
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=110)
+
+    def save(self, path: str | Path) -> None:
+        from .data.atomic import atomic_path
+
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(self.to_yaml())
+
+    @classmethod
+    def from_dict(cls, d: object, origin: str = "<rig>") -> Rig:
+        """Build and validate a rig from its YAML mapping; every mistake is a RigError naming ``origin``."""
+
+        def fail(msg: str) -> RigError:
+            return RigError(msg, origin)
+
+        if not isinstance(d, dict):
+            raise fail("a rig must be a YAML mapping with 'name', 'joints' and 'edges'")
+        unknown = set(d) - {"name", "joints", "edges", "root", "parents", "symmetry", "aliases", "category",
+                            "description", "source"}
+        if unknown:
+            raise fail(f"unknown key(s) {sorted(unknown)}")
+        name = d.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise fail("'name' must be a non-empty string")
+        joints = d.get("joints")
+        if not isinstance(joints, list) or not joints or not all(isinstance(j, str) and j for j in joints):
+            raise fail("'joints' must be a non-empty list of joint names")
+        dupes = sorted({j for j in joints if joints.count(j) > 1})
+        if dupes:
+            raise fail(f"duplicate joint name(s) {dupes}")
+        index = {j: i for i, j in enumerate(joints)}
+        aliases = d.get("aliases") or {}
+        if not isinstance(aliases, dict):
+            raise fail("'aliases' must map other names to joint names")
+        for alias, target in aliases.items():
+            if target not in index:
+                raise fail(f"alias {alias!r} points to unknown joint {target!r}")
+            if alias in index:
+                raise fail(f"alias {alias!r} is already a joint name")
+
+        def pairs(key: str) -> list[tuple[int, int]]:
+            raw = d.get(key) or []
+            if not isinstance(raw, list):
+                raise fail(f"'{key}' must be a list of [joint, joint] pairs")
+            out = []
+            for pair in raw:
+                if not (isinstance(pair, list | tuple) and len(pair) == 2):
+                    raise fail(f"'{key}' entry {pair!r} is not a [joint, joint] pair")
+                for j in pair:
+                    if j not in index:
+                        raise fail(f"'{key}' names unknown joint {j!r}")
+                a, b = index[pair[0]], index[pair[1]]
+                if a == b:
+                    raise fail(f"'{key}' entry {pair!r} joins a joint to itself")
+                out.append((a, b))
+            return out
+
+        edges = pairs("edges")
+        seen: set[frozenset[int]] = set()
+        for a, b in edges:
+            if frozenset((a, b)) in seen:
+                raise fail(f"edge [{joints[a]}, {joints[b]}] is listed twice")
+            seen.add(frozenset((a, b)))
+        if len(joints) > 1:
+            _check_connected(joints, edges, fail)
+        symmetry = pairs("symmetry")
+        parents = _parents(d, joints, index, edges, fail)
+        rig = cls(name=name, joints=tuple(joints), edges=tuple(edges),
+                  parents=None if parents is None else tuple(parents), symmetry=tuple(symmetry),
+                  aliases=dict(aliases), category=str(d.get("category") or ""),
+                  description=str(d.get("description") or ""), source=str(d.get("source") or ""))
+        return rig
+
+    @classmethod
+    def from_parents(cls, name: str, joints: Sequence[str], parents: Sequence[int], **info) -> Rig:
+        """A rig whose edges are the bones of a kinematic tree (parents[i] = -1 for the root)."""
+        joints = [str(j) for j in joints]
+        parents = [int(p) for p in parents]
+        if len(parents) != len(joints):
+            raise RigError(f"{len(parents)} parents for {len(joints)} joints", info.get("source"))
+        tree = {joints[i]: joints[p] for i, p in enumerate(parents) if p >= 0}
+        edges = [[joints[p], joints[i]] for i, p in enumerate(parents) if p >= 0]
+        return cls.from_dict({"name": name, "joints": joints, "edges": edges, "parents": tree, **info},
+                             origin=info.get("source") or name)
+
+
+def _check_connected(joints: Sequence[str], edges: Iterable[tuple[int, int]], fail) -> None:
+    neighbours: list[list[int]] = [[] for _ in joints]
+    for a, b in edges:
+        neighbours[a].append(b)
+        neighbours[b].append(a)
+    reached = _bfs_order(neighbours, 0)
+    missing = [joints[i] for i in range(len(joints)) if i not in reached]
+    if missing:
+        shown = ", ".join(missing[:8]) + (" ..." if len(missing) > 8 else "")
+        raise fail(f"joint(s) {shown} are not connected to {joints[0]!r} by any edge")
+
+
+def _bfs_order(neighbours: list[list[int]], start: int) -> dict[int, int]:
+    """Map each joint reachable from ``start`` to its BFS parent (-1 for ``start``)."""
+    parent = {start: -1}
+    queue = deque([start])
+    while queue:
+        a = queue.popleft()
+        for b in neighbours[a]:
+            if b not in parent:
+                parent[b] = a
+                queue.append(b)
+    return parent
+
+
+def _parents(d: dict, joints, index, edges, fail) -> list[int] | None:
+    root, tree = d.get("root"), d.get("parents")
+    if root is not None and tree is not None:
+        raise fail("give either 'root' (parents follow the edges) or 'parents', not both")
+    if root is not None:
+        if root not in index:
+            raise fail(f"root {root!r} is not a joint")
+        if len(edges) != len(joints) - 1:
+            raise fail("'root' needs edges that form a tree; these edges have a cycle, so give 'parents' instead")
+        neighbours: list[list[int]] = [[] for _ in joints]
+        for a, b in edges:
+            neighbours[a].append(b)
+            neighbours[b].append(a)
+        order = _bfs_order(neighbours, index[root])
+        return [order[i] for i in range(len(joints))]
+    if tree is None:
+        return None
+    if not isinstance(tree, dict):
+        raise fail("'parents' must map each joint to its parent joint")
+    parents = [-1] * len(joints)
+    for child, parent in tree.items():
+        for j in (child, parent):
+            if j not in index:
+                raise fail(f"'parents' names unknown joint {j!r}")
+        if child == parent:
+            raise fail(f"joint {child!r} is its own parent")
+        parents[index[child]] = index[parent]
+    roots = [joints[i] for i, p in enumerate(parents) if p < 0]
+    if len(roots) != 1:
+        raise fail(f"'parents' must leave exactly one root joint, found {len(roots)}: {roots[:5]}")
+    for start in range(len(joints)):
+        seen, j = set(), start
+        while j >= 0:
+            if j in seen:
+                raise fail(f"'parents' has a cycle through joint {joints[j]!r}")
+            seen.add(j)
+            j = parents[j]
+    return parents
+
+
+def load_rig(path: str | Path) -> Rig:
+    """Read and validate a rig YAML file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise RigError("no such file", path) from None
+    except OSError as e:
+        raise RigError(f"cannot read ({e.strerror})", path) from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise RigError(f"malformed YAML{where}", path) from None
+    return Rig.from_dict(doc, origin=str(path))
+
+
+def _rig_folder() -> Path:
+    try:
+        return Path(str(resources.files("lfmcli.rigfiles")))
+    except ModuleNotFoundError:  # a source checkout: the rigs sit at the repository root
+        return Path(__file__).resolve().parent.parent / "rigs"
+
+
+@functools.cache
+def shipped_rigs() -> dict[str, Rig]:
+    """Every rig shipped with lfm, by name."""
+    rigs = {}
+    for path in sorted(_rig_folder().glob("*.yaml")):
+        rig = load_rig(path)
+        rigs[rig.name] = rig
+    return rigs
+
+
+def get_rig(name_or_path: str | Path) -> Rig:
+    """A shipped rig by name, or a rig YAML file by path."""
+    rigs = shipped_rigs()
+    if str(name_or_path) in rigs:
+        return rigs[str(name_or_path)]
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return load_rig(path)
+    close = [n for n in rigs if str(name_or_path).lower() in n.lower()]
+    hint = f"; did you mean {', '.join(close[:4])}?" if close else "; `lfm rigs list` shows the shipped rigs"
+    raise RigError(f"unknown rig {str(name_or_path)!r}{hint}")
+
+
+def match_rig(joint_names: Sequence[str]) -> Rig | None:
+    """The shipped rig whose joints are exactly these names in this order (aliases allowed), if any."""
+    names = [str(n) for n in joint_names]
+    for rig in shipped_rigs().values():
+        if rig.num_joints == len(names) and all(rig.aliases.get(n, n) == j for n, j in zip(names, rig.joints)):
+            return rig
+    return None
+
+
+def import_rig(path: str | Path, name: str | None = None, category: str | None = None) -> Rig:
+    """A rig from a DeepLabCut project ``config.yaml`` (bodyparts + skeleton) or a COCO keypoint category
+    (a category object, a list of them, or a whole COCO annotation file; ``category`` picks one by name)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise RigError("no such file", path) from None
+    try:
+        doc = yaml.safe_load(text)  # YAML is a superset of JSON: one parser for both formats
+    except yaml.YAMLError:
+        raise RigError("neither valid YAML nor JSON", path) from None
+    if isinstance(doc, dict) and ("bodyparts" in doc or "multianimalbodyparts" in doc):
+        return _rig_from_deeplabcut(doc, path, name)
+    return _rig_from_coco(doc, path, name, category)
+
+
+def _rig_from_deeplabcut(doc: dict, path: Path, name: str | None) -> Rig:
+    parts = doc.get("bodyparts")
+    if parts == "MULTI!" or not parts:  # multi-animal projects list their parts separately
+        parts = list(doc.get("multianimalbodyparts") or []) + list(doc.get("uniquebodyparts") or [])
+    if not parts:
+        raise RigError("DeepLabCut config lists no bodyparts", path)
+    skeleton = doc.get("skeleton") or []
+    if not skeleton:
+        raise RigError("DeepLabCut config has an empty 'skeleton'; list the connected bodypart pairs there", path)
+    rig_name = name or str(doc.get("Task") or path.parent.name or "deeplabcut").replace("/", "_")
+    return Rig.from_dict({"name": rig_name, "joints": [str(p) for p in parts],
+                          "edges": [[str(a), str(b)] for a, b in skeleton],
+                          "description": f"imported from DeepLabCut config {path.name}"}, origin=str(path))
+
+
+def _rig_from_coco(doc: object, path: Path, name: str | None, category: str | None) -> Rig:
+    cats = doc.get("categories", [doc]) if isinstance(doc, dict) else doc
+    if not isinstance(cats, list):
+        raise RigError("not a DeepLabCut config or a COCO keypoint category", path)
+    cats = [c for c in cats if isinstance(c, dict) and c.get("keypoints")]
+    if category is not None:
+        cats = [c for c in cats if c.get("name") == category]
+    if not cats:
+        raise RigError("no COCO category with 'keypoints' found" + (f" named {category!r}" if category else ""), path)
+    if len(cats) > 1:
+        raise RigError(f"several keypoint categories ({', '.join(str(c.get('name')) for c in cats)}); pick one with "
+                       "--category", path)
+    cat = cats[0]
+    joints = [str(k) for k in cat["keypoints"]]
+    edges = []
+    for pair in cat.get("skeleton") or []:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(i, int) and 1 <= i <= len(joints) for i in pair)):
+            raise RigError(f"skeleton entry {pair!r} is not a pair of 1-based keypoint numbers", path)
+        edges.append([joints[pair[0] - 1], joints[pair[1] - 1]])
+    return Rig.from_dict({"name": name or str(cat.get("name", "coco")), "joints": joints, "edges": edges,
+                          "category": str(cat.get("supercategory") or cat.get("name") or ""),
+                          "description": f"imported from COCO category {cat.get('name')!r} in {path.name}"},
+                         origin=str(path))

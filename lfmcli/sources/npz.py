@@ -1,0 +1,164 @@
+"""The interchange ``.npz`` format: one file per sequence (or per set of static samples).
+
+Keys: points3d (T, J, 3), joint_names (J,), parents (J,), fps, category, up_axis, source, license; optionally
+real views: points2d (V, T, J, 2), K (V, 3, 3), R (V, 3, 3), t (V, 3), image_size (V, 2). A file with fps = 0 holds
+independent samples: each frame becomes a sequence of its own, so splits never share an object.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from ..data.build import Planned
+from ..data.format import Sequence, View
+from ..errors import LfmError
+from ..geometry.cameras import Camera
+from ..rigs import Rig, RigError, match_rig
+
+REQUIRED = ("points3d", "joint_names", "parents", "fps", "category", "up_axis")
+VIEW_KEYS = ("points2d", "K", "R", "t", "image_size")
+
+
+def find_files(paths: Iterable[str | Path], suffix: str) -> list[tuple[Path, Path]]:
+    """(file, root) pairs: files given directly, and files with ``suffix`` found recursively in folders."""
+    found = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found += [(f, p) for f in sorted(p.rglob(f"*{suffix}"))]
+        elif p.is_file():
+            found.append((p, p.parent))
+        else:
+            raise LfmError("no such file or folder", p)
+    if not found:
+        raise LfmError(f"no {suffix} files found in {', '.join(map(str, paths))}")
+    return found
+
+
+def _header_shape(path: Path, key: str) -> tuple[int, ...]:
+    """Shape of one array in an npz, read from its header without loading the data."""
+    with zipfile.ZipFile(path) as z, z.open(f"{key}.npy") as f:
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        return read(f)[0]
+
+
+def _text(z, key: str, default: str = "") -> str:
+    return str(z[key][()]) if key in z.files else default
+
+
+def _units(z) -> str:
+    # the interchange files are in metres, except ShapeNet's normalised object units
+    if "units" in z.files:
+        return _text(z, "units")
+    return "shapenet" if "shapenet" in (_text(z, "source") + _text(z, "license")).lower() else "m"
+
+
+def _open(path: Path):
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise LfmError(f"not a readable .npz file ({e})", path) from None
+    missing = [k for k in REQUIRED if k not in z.files]
+    if missing:
+        raise LfmError(f"missing key(s) {missing}; an interchange file needs {list(REQUIRED)}", path)
+    return z
+
+
+def _rig_for(z, path: Path, rig: Rig | None) -> Rig:
+    names = [str(n) for n in z["joint_names"]]
+    if rig is not None:
+        if rig.num_joints != len(names):
+            raise LfmError(f"{len(names)} joints, but rig {rig.name!r} has {rig.num_joints}", path)
+        return rig
+    shipped = match_rig(names)
+    if shipped is not None:
+        return shipped
+    parents = np.asarray(z["parents"]).astype(int)
+    if (parents < 0).all():
+        raise LfmError("no joint tree (all parents -1) and no shipped rig has these joint names; pass --rig", path)
+    category = _text(z, "category") or "object"
+    try:
+        return Rig.from_parents(f"{category}_{len(names)}", names, parents, category=category,
+                                description=f"built from the joint tree of {path.name}")
+    except RigError as e:
+        raise LfmError(f"its joint tree is not a valid rig: {e}", path) from None
+
+
+def read_npz(path: Path, name: str, rig: Rig | None = None) -> list[Sequence]:
+    """The sequences of one interchange file (several when it holds independent samples)."""
+    z = _open(path)
+    p = np.asarray(z["points3d"], dtype=np.float32)
+    names = z["joint_names"]
+    if p.ndim != 3 or p.shape[2] != 3 or p.shape[1] != len(names) or p.shape[0] == 0:
+        raise LfmError(f"points3d has shape {p.shape}; expected (T, {len(names)}, 3)", path)
+    if np.isinf(p).any():
+        raise LfmError("points3d holds infinite values", path)
+    the_rig = _rig_for(z, path, rig)
+    up_axis = _text(z, "up_axis")
+    if up_axis not in ("x", "y", "z"):
+        raise LfmError(f"up_axis {up_axis!r} must be x, y or z", path)
+    fps = float(z["fps"])
+    views = _real_views(z, path, p.shape) if "points2d" in z.files else []
+    info = dict(category=_text(z, "category"), rig=the_rig, up_axis=up_axis, units=_units(z),
+                source=_text(z, "source"), license=_text(z, "license"))
+    if fps > 0:
+        return [Sequence(name=name, points3d=p, fps=fps, views=views, **info)]
+    width = len(str(len(p) - 1))
+    return [Sequence(name=f"{name}/{t:0{width}d}", points3d=p[t:t + 1], fps=0.0,
+                     views=[View(v.camera, v.points2d[t:t + 1], v.visible[t:t + 1], v.kind) for v in views], **info)
+            for t in range(len(p))]
+
+
+def _real_views(z, path: Path, shape: tuple[int, ...]) -> list[View]:
+    missing = [k for k in VIEW_KEYS if k not in z.files]
+    if missing:
+        raise LfmError(f"has points2d but lacks camera key(s) {missing}", path)
+    uv = np.asarray(z["points2d"], dtype=np.float32)
+    V = uv.shape[0]
+    expected = {"points2d": (V, *shape[:2], 2), "K": (V, 3, 3), "R": (V, 3, 3), "t": (V, 3), "image_size": (V, 2)}
+    for k, s in expected.items():
+        if z[k].shape != s:
+            raise LfmError(f"{k} has shape {z[k].shape}; expected {s}", path)
+    points3d_ok = np.isfinite(np.asarray(z["points3d"])).all(-1)
+    views = []
+    for v in range(V):
+        cam = Camera(K=np.asarray(z["K"][v], float), R=np.asarray(z["R"][v], float), t=np.asarray(z["t"][v], float),
+                     image_size=tuple(int(x) for x in z["image_size"][v]))
+        visible = np.isfinite(uv[v]).all(-1) & points3d_ok
+        views.append(View(camera=cam, points2d=uv[v], visible=visible, kind="real"))
+    return views
+
+
+def plan(paths: Iterable[str | Path], rig: Rig | None = None) -> list[Planned]:
+    """Plan every sequence of the given files and folders (read lazily, one file at a time)."""
+    planned = []
+    cache: dict[Path, list[Sequence]] = {}
+
+    def loader(path: Path, name: str, index: int):
+        def load() -> Sequence:
+            if path not in cache:
+                cache.clear()  # sequences of one file are consecutive: keep only the current file
+                cache[path] = read_npz(path, name, rig)
+            return cache[path][index]
+        return load
+
+    for path, root in find_files(paths, ".npz"):
+        name = path.relative_to(root).with_suffix("").as_posix()
+        z = _open(path)
+        category = _text(z, "category")
+        count = 1
+        if float(z["fps"]) <= 0:
+            try:
+                count = _header_shape(path, "points3d")[0]
+            except (KeyError, ValueError, zipfile.BadZipFile) as e:
+                raise LfmError(f"cannot read points3d ({e})", path) from None
+            width = len(str(count - 1))
+            names = [f"{name}/{t:0{width}d}" for t in range(count)]
+        else:
+            names = [name]
+        planned += [Planned(n, category, loader(path, name, i)) for i, n in enumerate(names)]
+    return planned

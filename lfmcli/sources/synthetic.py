@@ -1,0 +1,174 @@
+"""A seeded zoo of procedural articulated creatures with procedural motions, needing no download.
+
+Each creature is a kinematic tree with random proportions (bipeds, quadrupeds, birds and many-legged crawlers, with
+varying tail and leg counts, so joint counts differ), animated by forward kinematics: legs swing in gait phases,
+wings flap, tails and spines sway, the body travels and turns. World frame: y up, x forward, metres.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..data.build import Planned
+from ..data.format import Sequence
+from ..errors import LfmError
+from ..geometry.kinematics import forward_kinematics
+from ..rigs import Rig
+
+KINDS = ("biped", "quadruped", "bird", "crawler")
+MOTIONS = ("walk", "trot", "turn", "idle")
+X, Y, Z = np.eye(3)
+
+
+@dataclass
+class Creature:
+    kind: str
+    names: list[str] = field(default_factory=list)
+    parents: list[int] = field(default_factory=list)
+    offsets: list[np.ndarray] = field(default_factory=list)
+    roles: list[str] = field(default_factory=list)  # what drives each joint's rotation
+    phases: list[float] = field(default_factory=list)  # gait phase of each joint (legs)
+    height: float = 1.0  # root height above the ground
+
+    def add(self, name: str, parent: int, offset, role: str = "", phase: float = 0.0) -> int:
+        self.names.append(name)
+        self.parents.append(parent)
+        self.offsets.append(np.asarray(offset, float))
+        self.roles.append(role)
+        self.phases.append(phase)
+        return len(self.names) - 1
+
+    def chain(self, parent: int, prefix: str, direction, lengths: Seq[float], role: str = "", phase: float = 0.0,
+              child_role: str | None = None) -> int:
+        """A chain of joints hanging off ``parent``; the first takes ``role``, the rest ``child_role``."""
+        d = np.asarray(direction, float) / np.linalg.norm(direction)
+        for k, length in enumerate(lengths):
+            parent = self.add(f"{prefix}_{k + 1}" if len(lengths) > 1 else prefix, parent, d * length,
+                              role if k == 0 else (child_role if child_role is not None else role), phase)
+        return parent
+
+    def rig(self) -> Rig:
+        return Rig.from_parents(f"zoo_{self.kind}_{len(self.names)}", self.names, self.parents, category=self.kind,
+                                description=f"procedural {self.kind} of the synthetic zoo")
+
+
+def make_creature(kind: str, rng: np.random.Generator) -> Creature:
+    """A random creature of one body plan; proportions (and for some plans joint counts) vary with ``rng``."""
+    s = rng.uniform(0.8, 1.25)  # overall size
+    u = lambda a, b: rng.uniform(a, b) * s  # noqa: E731
+    c = Creature(kind)
+    if kind == "biped":
+        leg = [u(0.4, 0.5), u(0.4, 0.5)]
+        c.height = sum(leg) + u(0.05, 0.08)
+        root = c.add("pelvis", -1, [0, 0, 0])
+        top = c.chain(root, "spine", Y, [u(0.15, 0.19)] * 3, role="spine")
+        head = c.chain(top, "neck", Y, [u(0.08, 0.12)], role="neck")
+        c.add("head", head, Y * u(0.18, 0.24))
+        for side, sign, phase in (("left", 1, 0.0), ("right", -1, np.pi)):
+            sh = c.add(f"{side}_shoulder", top, Z * sign * u(0.15, 0.22))
+            hand = c.chain(sh, f"{side}_arm", -Y, [u(0.25, 0.32), u(0.22, 0.28)], role="arm", phase=phase + np.pi,
+                           child_role="knee")
+            c.add(f"{side}_hand", hand, -Y * u(0.08, 0.1))
+            hip = c.add(f"{side}_hip", root, Z * sign * u(0.08, 0.12) - Y * 0.05 * s)
+            ankle = c.chain(hip, f"{side}_leg", -Y, leg, role="leg", phase=phase, child_role="knee")
+            c.add(f"{side}_toe", ankle, X * u(0.12, 0.16) - Y * c.height * 0.05)
+    elif kind in ("quadruped", "crawler"):
+        pairs = 2 if kind == "quadruped" else int(rng.integers(3, 5))
+        body = u(0.25, 0.4) if kind == "quadruped" else u(0.08, 0.12)
+        leg = [u(0.25, 0.35), u(0.2, 0.3), u(0.06, 0.1)] if kind == "quadruped" else [u(0.06, 0.09), u(0.08, 0.12)]
+        c.height = leg[0] + leg[1] + (leg[2] if kind == "quadruped" else 0) * 0.8
+        root = c.add("pelvis", -1, [0, 0, 0])
+        segments = [root]
+        for k in range(pairs - 1):
+            segments.append(c.add(f"spine_{k + 1}", segments[-1], X * body, role="spine"))
+        neck = c.chain(segments[-1], "neck", X + Y * (0.8 if kind == "quadruped" else 0.1),
+                       [u(0.12, 0.2)] * (2 if kind == "quadruped" else 1), role="neck")
+        c.add("head", neck, X * u(0.1, 0.16))
+        n_tail = int(rng.integers(2, 6)) if kind == "quadruped" else 1
+        c.chain(root, "tail", -X - Y * 0.3, [u(0.08, 0.15)] * n_tail, role="tail")
+        for k, seg in enumerate(segments[::-1]):  # front pair first
+            for side, sign in (("left", 1), ("right", -1)):
+                phase = np.pi * ((k + (sign < 0)) % 2) + (0.5 * k if kind == "crawler" else 0.0)
+                hip = c.add(f"{side}_hip_{k + 1}", seg, Z * sign * u(0.06, 0.1))
+                out = -Y + (Z * sign * 0.6 if kind == "crawler" else 0)
+                c.chain(hip, f"{side}_leg_{k + 1}", out, leg, role="leg", phase=phase, child_role="knee")
+    elif kind == "bird":
+        leg = [u(0.08, 0.12), u(0.1, 0.14)]
+        c.height = sum(leg) + u(0.02, 0.04)
+        root = c.add("pelvis", -1, [0, 0, 0])
+        chest = c.chain(root, "spine", X + Y * 0.4, [u(0.08, 0.12)] * 2, role="spine")
+        neck = c.chain(chest, "neck", Y + X * 0.3, [u(0.04, 0.07)] * int(rng.integers(2, 4)), role="neck")
+        head = c.add("head", neck, X * u(0.03, 0.05))
+        c.add("beak", head, X * u(0.03, 0.08))
+        c.chain(root, "tail", -X + Y * 0.2, [u(0.06, 0.1)] * 2, role="tail")
+        for side, sign, phase in (("left", 1, 0.0), ("right", -1, np.pi)):
+            c.chain(chest, f"{side}_wing", Z * sign, [u(0.1, 0.14), u(0.1, 0.14), u(0.08, 0.12)], role="wing",
+                    child_role="wingtip")
+            ankle = c.chain(root, f"{side}_leg", -Y + X * 0.1, leg, role="leg", phase=phase, child_role="knee")
+            c.add(f"{side}_toe", ankle, X * u(0.03, 0.05))
+    else:
+        raise LfmError(f"unknown creature kind {kind!r}; choose from {', '.join(KINDS)}")
+    return c
+
+
+def animate(c: Creature, motion: str, frames: int, fps: float, rng: np.random.Generator) -> np.ndarray:
+    """(frames, J, 3) world positions of ``c`` performing ``motion``."""
+    if motion not in MOTIONS:
+        raise LfmError(f"unknown motion {motion!r}; choose from {', '.join(MOTIONS)}")
+    t = np.arange(frames) / fps
+    freq = {"walk": 1.0, "trot": 2.0, "turn": 1.0, "idle": 0.3}[motion] * rng.uniform(0.8, 1.2)
+    swing = {"walk": 0.45, "trot": 0.6, "turn": 0.4, "idle": 0.05}[motion] * rng.uniform(0.8, 1.2)
+    w = 2 * np.pi * freq * t[:, None]
+    J = len(c.names)
+    rot = np.zeros((frames, J, 3))
+    phases = np.array(c.phases)
+    roles = np.array(c.roles)
+    # legs swing about the lateral axis; knees bend on the forward swing only; arms counter-swing
+    rot[:, roles == "leg", 2] = swing * np.sin(w + phases[roles == "leg"])
+    rot[:, roles == "arm", 2] = 0.6 * swing * np.sin(w + phases[roles == "arm"])
+    rot[:, roles == "knee", 2] = -0.8 * swing * np.maximum(0, np.sin(w + phases[roles == "knee"] + 0.5))
+    flap = np.sin(2 * np.pi * 3 * freq * t)[:, None]
+    wing_sign = np.where(np.char.startswith(np.array(c.names)[roles == "wing"], "left"), 1, -1)
+    rot[:, roles == "wing", 0] = -0.7 * flap * wing_sign
+    rot[:, roles == "wingtip", 0] = -0.3 * flap * np.where(
+        np.char.startswith(np.array(c.names)[roles == "wingtip"], "left"), 1, -1)
+    rot[:, roles == "tail", 1] = 0.3 * np.sin(w * 0.5 + rng.uniform(0, 6))
+    rot[:, roles == "spine", 1] = 0.08 * np.sin(w)
+    rot[:, roles == "neck", 2] = 0.1 * np.sin(w * 0.5 + 1.0)
+    # the body travels along its heading, turning for "turn", bobbing with the gait
+    turn_rate = rng.choice([-1, 1]) * rng.uniform(0.5, 1.0) if motion == "turn" else 0.0
+    yaw = rng.uniform(0, 2 * np.pi) + turn_rate * t
+    speed = {"walk": 1.0, "trot": 2.2, "turn": 0.8, "idle": 0.0}[motion] * c.height
+    heading = np.stack([np.cos(yaw), np.zeros_like(yaw), -np.sin(yaw)], -1)
+    step = np.concatenate([[0], np.diff(t)])[:, None] * speed * heading
+    root = np.cumsum(step, 0) + Y * (c.height + 0.03 * c.height * np.sin(2 * w[:, 0]))[:, None]
+    rot[:, 0, 1] = yaw
+    return forward_kinematics(rot, np.stack(c.offsets), c.parents, root).astype(np.float32)
+
+
+def plan(creatures: int = 12, motions_per_creature: int = 2, frames: int = 90, fps: float = 30.0, seed: int = 0,
+         kinds: Seq[str] = KINDS) -> list[Planned]:
+    """``creatures`` random creatures (kinds in turn), each performing ``motions_per_creature`` motions."""
+    if creatures < 1 or frames < 1 or motions_per_creature < 1:
+        raise LfmError("--creatures, --frames and --motions must be at least 1")
+    for kind in kinds:
+        if kind not in KINDS:
+            raise LfmError(f"unknown creature kind {kind!r}; choose from {', '.join(KINDS)}")
+    planned = []
+    for i in range(creatures):
+        kind = kinds[i % len(kinds)]
+        for m in range(motions_per_creature):
+            motion = MOTIONS[(i + m) % len(MOTIONS)]
+            name = f"{kind}_{i:03d}/{motion}"
+
+            def load(i=i, m=m, kind=kind, motion=motion, name=name) -> Sequence:
+                creature = make_creature(kind, np.random.default_rng([seed, i]))
+                points = animate(creature, motion, frames, fps, np.random.default_rng([seed, i, m]))
+                return Sequence(name=name, category=kind, rig=creature.rig(), points3d=points, fps=fps, up_axis="y",
+                                units="m", source="lfm procedural zoo", license="generated")
+
+            planned.append(Planned(name, kind, load))
+    return planned
