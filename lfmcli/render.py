@@ -23,9 +23,11 @@ def rig_layout(rig: Rig) -> np.ndarray:
     b = -0.5 * c @ (d**2) @ c
     w, v = np.linalg.eigh(b)
     top = np.argsort(w)[::-1][:2]
-    xy = v[:, top] * np.sqrt(np.maximum(w[top], 1e-9))
-    if rig.parents is not None:  # put the root's subtree upright: root at the bottom when it is a tree
+    xy = v[:, top[::-1]] * np.sqrt(np.maximum(w[top[::-1]], 1e-9))  # the longest spread runs vertically
+    if rig.parents is not None:
         xy -= xy[rig.parents.index(-1)]
+        if xy[:, 1].mean() < 0:  # most of the body above the root, as for a standing figure
+            xy[:, 1] *= -1
     return xy
 
 

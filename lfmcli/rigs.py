@@ -5,7 +5,7 @@ A rig file is YAML::
     name: h36m_17
     joints: [hip, r_hip, ...]            # array order
     edges: [[hip, r_hip], ...]           # by joint name
-    root: hip                            # optional: parents follow the edges outward from the root (edges must be a tree)
+    root: hip                            # optional: parents follow the edges out from the root (edges form a tree)
     parents: {r_hip: hip, ...}           # optional instead of root: an explicit kinematic tree
     symmetry: [[l_hip, r_hip], ...]      # optional left/right pairs
     aliases: {pelvis: hip}               # optional other names importers may meet
@@ -100,8 +100,18 @@ class Rig:
 
         if not isinstance(d, dict):
             raise fail("a rig must be a YAML mapping with 'name', 'joints' and 'edges'")
-        unknown = set(d) - {"name", "joints", "edges", "root", "parents", "symmetry", "aliases", "category",
-                            "description", "source"}
+        unknown = set(d) - {
+            "name",
+            "joints",
+            "edges",
+            "root",
+            "parents",
+            "symmetry",
+            "aliases",
+            "category",
+            "description",
+            "source",
+        }
         if unknown:
             raise fail(f"unknown key(s) {sorted(unknown)}")
         name = d.get("name")
@@ -150,10 +160,17 @@ class Rig:
             _check_connected(joints, edges, fail)
         symmetry = pairs("symmetry")
         parents = _parents(d, joints, index, edges, fail)
-        rig = cls(name=name, joints=tuple(joints), edges=tuple(edges),
-                  parents=None if parents is None else tuple(parents), symmetry=tuple(symmetry),
-                  aliases=dict(aliases), category=str(d.get("category") or ""),
-                  description=str(d.get("description") or ""), source=str(d.get("source") or ""))
+        rig = cls(
+            name=name,
+            joints=tuple(joints),
+            edges=tuple(edges),
+            parents=None if parents is None else tuple(parents),
+            symmetry=tuple(symmetry),
+            aliases=dict(aliases),
+            category=str(d.get("category") or ""),
+            description=str(d.get("description") or ""),
+            source=str(d.get("source") or ""),
+        )
         return rig
 
     @classmethod
@@ -165,8 +182,9 @@ class Rig:
             raise RigError(f"{len(parents)} parents for {len(joints)} joints", info.get("source"))
         tree = {joints[i]: joints[p] for i, p in enumerate(parents) if p >= 0}
         edges = [[joints[p], joints[i]] for i, p in enumerate(parents) if p >= 0]
-        return cls.from_dict({"name": name, "joints": joints, "edges": edges, "parents": tree, **info},
-                             origin=info.get("source") or name)
+        return cls.from_dict(
+            {"name": name, "joints": joints, "edges": edges, "parents": tree, **info}, origin=info.get("source") or name
+        )
 
 
 def _check_connected(joints: Sequence[str], edges: Iterable[tuple[int, int]], fail) -> None:
@@ -286,7 +304,9 @@ def match_rig(joint_names: Sequence[str]) -> Rig | None:
     """The shipped rig whose joints are exactly these names in this order (aliases allowed), if any."""
     names = [str(n) for n in joint_names]
     for rig in shipped_rigs().values():
-        if rig.num_joints == len(names) and all(rig.aliases.get(n, n) == j for n, j in zip(names, rig.joints)):
+        if rig.num_joints == len(names) and all(
+            rig.aliases.get(n, n) == j for n, j in zip(names, rig.joints, strict=True)
+        ):
             return rig
     return None
 
@@ -318,9 +338,15 @@ def _rig_from_deeplabcut(doc: dict, path: Path, name: str | None) -> Rig:
     if not skeleton:
         raise RigError("DeepLabCut config has an empty 'skeleton'; list the connected bodypart pairs there", path)
     rig_name = name or str(doc.get("Task") or path.parent.name or "deeplabcut").replace("/", "_")
-    return Rig.from_dict({"name": rig_name, "joints": [str(p) for p in parts],
-                          "edges": [[str(a), str(b)] for a, b in skeleton],
-                          "description": f"imported from DeepLabCut config {path.name}"}, origin=str(path))
+    return Rig.from_dict(
+        {
+            "name": rig_name,
+            "joints": [str(p) for p in parts],
+            "edges": [[str(a), str(b)] for a, b in skeleton],
+            "description": f"imported from DeepLabCut config {path.name}",
+        },
+        origin=str(path),
+    )
 
 
 def _rig_from_coco(doc: object, path: Path, name: str | None, category: str | None) -> Rig:
@@ -333,16 +359,28 @@ def _rig_from_coco(doc: object, path: Path, name: str | None, category: str | No
     if not cats:
         raise RigError("no COCO category with 'keypoints' found" + (f" named {category!r}" if category else ""), path)
     if len(cats) > 1:
-        raise RigError(f"several keypoint categories ({', '.join(str(c.get('name')) for c in cats)}); pick one with "
-                       "--category", path)
+        raise RigError(
+            f"several keypoint categories ({', '.join(str(c.get('name')) for c in cats)}); pick one with --category",
+            path,
+        )
     cat = cats[0]
     joints = [str(k) for k in cat["keypoints"]]
     edges = []
     for pair in cat.get("skeleton") or []:
-        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(i, int) and 1 <= i <= len(joints) for i in pair)):
+        if not (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and all(isinstance(i, int) and 1 <= i <= len(joints) for i in pair)
+        ):
             raise RigError(f"skeleton entry {pair!r} is not a pair of 1-based keypoint numbers", path)
         edges.append([joints[pair[0] - 1], joints[pair[1] - 1]])
-    return Rig.from_dict({"name": name or str(cat.get("name", "coco")), "joints": joints, "edges": edges,
-                          "category": str(cat.get("supercategory") or cat.get("name") or ""),
-                          "description": f"imported from COCO category {cat.get('name')!r} in {path.name}"},
-                         origin=str(path))
+    return Rig.from_dict(
+        {
+            "name": name or str(cat.get("name", "coco")),
+            "joints": joints,
+            "edges": edges,
+            "category": str(cat.get("supercategory") or cat.get("name") or ""),
+            "description": f"imported from COCO category {cat.get('name')!r} in {path.name}",
+        },
+        origin=str(path),
+    )

@@ -11,8 +11,12 @@ from ..data.build import Planned, parse_ratios, write_dataset
 from ..rigs import get_rig
 from .common import err, progress
 
-app = typer.Typer(help="Build an lfm dataset (HDF5) from 3D sources: 2D comes from real cameras where the source "
-                  "has them, else from seeded random cameras.", no_args_is_help=True, rich_markup_mode="rich")
+app = typer.Typer(
+    help="Build an lfm dataset (HDF5) from 3D sources: 2D comes from real cameras where the source "
+    "has them, else from seeded random cameras.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
 
 OUTPUT = typer.Option(..., "-o", "--output", help="The dataset file to write (replaced if it exists).")
 VIEWS = typer.Option(1, "--views", help="Random cameras per sequence that has no real cameras.")
@@ -24,10 +28,18 @@ def _write(output: Path, planned: list[Planned], views: int, seed: int, split: s
     ratios = parse_ratios(split)
     with progress() as bar:
         task = bar.add_task("building", total=len(planned))
-        summary = write_dataset(output, planned, views=views, seed=seed, ratios=ratios, attrs=attrs,
-                                advance=lambda seq: bar.update(task, advance=1, description=seq.name))
-    table = Table(title=f"{output}: {summary['sequences']} sequences, {summary['frames']} frames, "
-                  f"{summary['samples']} 2D samples")
+        summary = write_dataset(
+            output,
+            planned,
+            views=views,
+            seed=seed,
+            ratios=ratios,
+            attrs=attrs,
+            advance=lambda seq: bar.update(task, advance=1, description=seq.name),
+        )
+    table = Table(
+        title=f"{output}: {summary['sequences']} sequences, {summary['frames']} frames, {summary['samples']} 2D samples"
+    )
     table.add_column("category")
     table.add_column("frames", justify="right")
     for k, v in summary["categories"].items():
@@ -78,6 +90,12 @@ def synthetic(
     """
     from ..sources import synthetic as source
 
-    planned = source.plan(creatures=creatures, motions_per_creature=motions, frames=frames, fps=fps, seed=seed,
-                          kinds=[k.strip() for k in kinds.split(",") if k.strip()])
+    planned = source.plan(
+        creatures=creatures,
+        motions_per_creature=motions,
+        frames=frames,
+        fps=fps,
+        seed=seed,
+        kinds=[k.strip() for k in kinds.split(",") if k.strip()],
+    )
     _write(output, planned, views, seed, split, {"builder": "synthetic"})

@@ -10,8 +10,7 @@ from rich.table import Table
 from ..data.format import DatasetFile
 from .common import err, print_json
 
-app = typer.Typer(help="Inspect and validate lfm dataset files (HDF5).", no_args_is_help=True,
-                  rich_markup_mode="rich")
+app = typer.Typer(help="Inspect and validate lfm dataset files (HDF5).", no_args_is_help=True, rich_markup_mode="rich")
 
 
 @app.command()
@@ -28,8 +27,10 @@ def info(
     if as_json:
         print_json(summary)
         return
-    err.print(f"[bold]{path}[/]: {summary['sequences']} sequences, {summary['frames']} frames, "
-              f"{summary['views']} views, {summary['samples']} 2D samples; units {', '.join(summary['units'])}")
+    err.print(
+        f"[bold]{path}[/]: {summary['sequences']} sequences, {summary['frames']} frames, "
+        f"{summary['views']} views, {summary['samples']} 2D samples; units {', '.join(summary['units'])}"
+    )
     for key, label in (("categories", "frames"), ("splits", "frames"), ("rigs", "joints")):
         table = Table(show_header=True)
         table.add_column(key[:-1] if key != "categories" else "category")

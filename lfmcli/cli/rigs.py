@@ -10,8 +10,11 @@ from rich.table import Table
 from ..rigs import get_rig, import_rig, load_rig, shipped_rigs
 from .common import err, print_json
 
-app = typer.Typer(help="List, show, validate and import rigs (joints + the edges the model attends over).",
-                  no_args_is_help=True, rich_markup_mode="rich")
+app = typer.Typer(
+    help="List, show, validate and import rigs (joints + the edges the model attends over).",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
 
 
 @app.command("list")
@@ -22,8 +25,12 @@ def list_rigs(as_json: bool = typer.Option(False, "--json", help="Print one JSON
     """
     rigs = shipped_rigs()
     if as_json:
-        print_json({r.name: {"joints": r.num_joints, "edges": len(r.edges), "category": r.category,
-                             "source": r.source} for r in rigs.values()})
+        print_json(
+            {
+                r.name: {"joints": r.num_joints, "edges": len(r.edges), "category": r.category, "source": r.source}
+                for r in rigs.values()
+            }
+        )
         return
     table = Table(title=f"{len(rigs)} shipped rigs")
     for col in ("name", "joints", "edges", "category"):
@@ -49,8 +56,10 @@ def show(
         typer.echo(r.to_yaml(), nl=False)
     else:
         mirror = {a: b for a, b in r.symmetry} | {b: a for a, b in r.symmetry}
-        table = Table(title=f"{r.name}: {r.num_joints} joints, {len(r.edges)} edges"
-                      + (f" — {r.description}" if r.description else ""))
+        table = Table(
+            title=f"{r.name}: {r.num_joints} joints, {len(r.edges)} edges"
+            + (f" — {r.description}" if r.description else "")
+        )
         for col in ("#", "joint", "parent", "mirror", "edges to"):
             table.add_column(col, overflow="fold")
         for j, name in enumerate(r.joints):
@@ -72,8 +81,10 @@ def validate(path: Path = typer.Argument(..., help="A rig YAML file.")) -> None:
     Example: [cyan]lfm rigs validate my_rig.yaml[/]
     """
     r = load_rig(path)
-    err.print(f"[green]valid[/]: {path} defines {r.name!r} with {r.num_joints} joints and {len(r.edges)} edges"
-              + (", a kinematic tree" if r.parents is not None else ""))
+    err.print(
+        f"[green]valid[/]: {path} defines {r.name!r} with {r.num_joints} joints and {len(r.edges)} edges"
+        + (", a kinematic tree" if r.parents is not None else "")
+    )
 
 
 @app.command("import")

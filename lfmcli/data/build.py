@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Sequence as Seq
+from collections.abc import Callable
+from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,9 +78,16 @@ def random_views(seq: Sequence, count: int, seed: int, **camera) -> list[View]:
     return views
 
 
-def write_dataset(out: str | Path, planned: list[Planned], *, views: int = 1, seed: int = 0,
-                  ratios: tuple[float, float, float] = (0.8, 0.1, 0.1), attrs: dict | None = None,
-                  advance: Callable[[Sequence], None] | None = None) -> dict:
+def write_dataset(
+    out: str | Path,
+    planned: list[Planned],
+    *,
+    views: int = 1,
+    seed: int = 0,
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    attrs: dict | None = None,
+    advance: Callable[[Sequence], None] | None = None,
+) -> dict:
     """Load each planned sequence, give it its split and (if it has no real views) ``views`` random cameras, and
     write them all to ``out`` atomically. Returns the new file's summary (``DatasetFile.info``)."""
     if not planned:
@@ -88,7 +96,7 @@ def write_dataset(out: str | Path, planned: list[Planned], *, views: int = 1, se
         raise LfmError("--views must be at least 1")
     splits = assign_splits([p.name for p in planned], [p.category for p in planned], ratios)
     with DatasetWriter(out, attrs=attrs) as writer:
-        for p, split in zip(planned, splits):
+        for p, split in zip(planned, splits, strict=True):
             seq = p.load()
             seq.split = split
             if not seq.views:

@@ -77,7 +77,9 @@ def _check_sequence(seq: Sequence) -> None:
     J = seq.rig.num_joints
     p = seq.points3d
     if p.ndim != 3 or p.shape[1:] != (J, 3) or p.shape[0] == 0:
-        raise DatasetError(f"sequence {seq.name!r}: points3d has shape {p.shape}, rig {seq.rig.name!r} needs (T>0, {J}, 3)")
+        raise DatasetError(
+            f"sequence {seq.name!r}: points3d has shape {p.shape}, rig {seq.rig.name!r} needs (T>0, {J}, 3)"
+        )
     if np.isinf(p).any():
         raise DatasetError(f"sequence {seq.name!r}: points3d holds infinite values")
     if seq.split not in SPLITS:
@@ -91,7 +93,9 @@ def _check_sequence(seq: Sequence) -> None:
             raise DatasetError(f"sequence {seq.name!r}: view kind {v.kind!r} is not one of {VIEW_KINDS}")
         bad = v.visible & ~(np.isfinite(v.points2d).all(-1) & np.isfinite(p).all(-1))
         if bad.any():
-            raise DatasetError(f"sequence {seq.name!r}: {int(bad.sum())} points are marked visible without finite coordinates")
+            raise DatasetError(
+                f"sequence {seq.name!r}: {int(bad.sum())} points are marked visible without finite coordinates"
+            )
 
 
 class _Appender:
@@ -101,9 +105,15 @@ class _Appender:
         self.rows = 0
         self._pending: list[np.ndarray] = []
         self._pending_rows = 0
-        self.ds = group.create_dataset(name, shape=(0, *row_shape), maxshape=(None, *row_shape), dtype=dtype,
-                                       chunks=(CHUNK_FRAMES, *row_shape), compression=compression,
-                                       shuffle=compression is not None)
+        self.ds = group.create_dataset(
+            name,
+            shape=(0, *row_shape),
+            maxshape=(None, *row_shape),
+            dtype=dtype,
+            chunks=(CHUNK_FRAMES, *row_shape),
+            compression=compression,
+            shuffle=compression is not None,
+        )
 
     def append(self, block: np.ndarray) -> int:
         start = self.rows
@@ -185,8 +195,9 @@ class DatasetWriter:
             vstart = self._array(seq.rig, "points2d", (J, 2), "f4").append(uv)
             self._array(seq.rig, "visible", (J,), bool).append(view.visible.astype(bool))
             cam = view.camera
-            for k, v in dict(sequence=index, start=vstart, kind=view.kind, K=cam.K, R=cam.R, t=cam.t,
-                             image_size=cam.image_size).items():
+            for k, v in dict(
+                sequence=index, start=vstart, kind=view.kind, K=cam.K, R=cam.R, t=cam.t, image_size=cam.image_size
+            ).items():
                 self._views[k].append(v)
 
     def _finish(self) -> None:
@@ -207,12 +218,21 @@ class DatasetWriter:
         views.create_dataset("sequence", data=np.array(self._views["sequence"], dtype=np.int64))
         views.create_dataset("start", data=np.array(self._views["start"], dtype=np.int64))
         views.create_dataset("kind", data=np.array(self._views["kind"], dtype=object), dtype=text)
-        for k, shape, dtype in (("K", (3, 3), np.float64), ("R", (3, 3), np.float64), ("t", (3,), np.float64),
-                                ("image_size", (2,), np.int32)):
+        for k, shape, dtype in (
+            ("K", (3, 3), np.float64),
+            ("R", (3, 3), np.float64),
+            ("t", (3,), np.float64),
+            ("image_size", (2,), np.int32),
+        ):
             views.create_dataset(k, data=np.array(self._views[k], dtype=dtype).reshape(n, *shape))
-        f.attrs.update(format=FORMAT, format_version=VERSION, lfm_version=__version__,
-                       camera_convention="OpenCV: x right, y down, z forward; x_cam = R @ X + t; uv ~ K @ x_cam",
-                       points2d_units="pixels", **self.attrs)
+        f.attrs.update(
+            format=FORMAT,
+            format_version=VERSION,
+            lfm_version=__version__,
+            camera_convention="OpenCV: x right, y down, z forward; x_cam = R @ X + t; uv ~ K @ x_cam",
+            points2d_units="pixels",
+            **self.attrs,
+        )
 
 
 class DatasetFile:
@@ -239,14 +259,22 @@ class DatasetFile:
     def _load_tables(self) -> None:
         f = self._file
         if f.attrs.get("format") != FORMAT:
-            raise DatasetError("not an lfm dataset (missing format attribute); build one with `lfm build-dataset`",
-                               self.path)
+            raise DatasetError(
+                "not an lfm dataset (missing format attribute); build one with `lfm build-dataset`", self.path
+            )
         version = int(f.attrs.get("format_version", -1))
         if version > VERSION:
-            raise DatasetError(f"format version {version} is newer than this lfm reads ({VERSION}); upgrade lfm",
-                               self.path)
-        self.rigs = {name: Rig.from_dict(yaml.safe_load(g.attrs["yaml"]), origin=f"{self.path}:/rigs/{name}")
-                     for name, g in f["rigs"].items()} if "rigs" in f else {}
+            raise DatasetError(
+                f"format version {version} is newer than this lfm reads ({VERSION}); upgrade lfm", self.path
+            )
+        self.rigs = (
+            {
+                name: Rig.from_dict(yaml.safe_load(g.attrs["yaml"]), origin=f"{self.path}:/rigs/{name}")
+                for name, g in f["rigs"].items()
+            }
+            if "rigs" in f
+            else {}
+        )
         s = f["sequences"]
         self.sequences = {k: s[k].asstr()[()] if s[k].dtype.kind == "O" else s[k][()] for k in s}
         v = f["views"]
@@ -281,7 +309,9 @@ class DatasetFile:
 
     def camera(self, view: int) -> Camera:
         v = self.views
-        return Camera(K=v["K"][view], R=v["R"][view], t=v["t"][view], image_size=tuple(int(x) for x in v["image_size"][view]))
+        return Camera(
+            K=v["K"][view], R=v["R"][view], t=v["t"][view], image_size=tuple(int(x) for x in v["image_size"][view])
+        )
 
     def sequence(self, i: int) -> Sequence:
         """Sequence ``i`` with its views, read into memory."""
@@ -291,14 +321,27 @@ class DatasetFile:
         views = []
         for v in np.flatnonzero(self.views["sequence"] == i):
             vs = int(self.views["start"][v])
-            views.append(View(camera=self.camera(v),
-                              points2d=self.points(rig.name, "points2d")[vs:vs + length],
-                              visible=self.points(rig.name, "visible")[vs:vs + length],
-                              kind=str(self.views["kind"][v])))
-        return Sequence(name=s["name"][i], category=s["category"][i], rig=rig,
-                        points3d=self.points(rig.name, "points3d")[start:start + length], fps=float(s["fps"][i]),
-                        split=s["split"][i], units=s["units"][i], up_axis=s["up_axis"][i], source=s["source"][i],
-                        license=s["license"][i], views=views)
+            views.append(
+                View(
+                    camera=self.camera(v),
+                    points2d=self.points(rig.name, "points2d")[vs : vs + length],
+                    visible=self.points(rig.name, "visible")[vs : vs + length],
+                    kind=str(self.views["kind"][v]),
+                )
+            )
+        return Sequence(
+            name=s["name"][i],
+            category=s["category"][i],
+            rig=rig,
+            points3d=self.points(rig.name, "points3d")[start : start + length],
+            fps=float(s["fps"][i]),
+            split=s["split"][i],
+            units=s["units"][i],
+            up_axis=s["up_axis"][i],
+            source=s["source"][i],
+            license=s["license"][i],
+            views=views,
+        )
 
     def sample(self, k: int) -> dict:
         """Training sample ``k`` (0 <= k < num_samples): frame f of view v."""
@@ -307,9 +350,15 @@ class DatasetFile:
         i = int(self.views["sequence"][v])
         rig = self.sequences["rig"][i]
         row2d = int(self.views["start"][v]) + frame
-        return {"points2d": self.points(rig, "points2d")[row2d], "visible": self.points(rig, "visible")[row2d],
-                "points3d": self.points(rig, "points3d")[int(self.sequences["start"][i]) + frame],
-                "rig": rig, "sequence": i, "view": v, "frame": frame}
+        return {
+            "points2d": self.points(rig, "points2d")[row2d],
+            "visible": self.points(rig, "visible")[row2d],
+            "points3d": self.points(rig, "points3d")[int(self.sequences["start"][i]) + frame],
+            "rig": rig,
+            "sequence": i,
+            "view": v,
+            "frame": frame,
+        }
 
     def info(self) -> dict:
         s = self.sequences
@@ -317,15 +366,22 @@ class DatasetFile:
 
         def tally(column: str) -> dict[str, int]:
             out: Counter = Counter()
-            for key, n in zip(s[column], frames):
+            for key, n in zip(s[column], frames, strict=True):
                 out[str(key)] += int(n)
             return dict(sorted(out.items()))
 
-        return {"path": str(self.path), "format_version": int(self._file.attrs["format_version"]),
-                "sequences": self.num_sequences, "frames": self.num_frames, "views": len(self.views["sequence"]),
-                "samples": self.num_samples, "categories": tally("category"),
-                "rigs": {name: rig.num_joints for name, rig in sorted(self.rigs.items())},
-                "splits": tally("split"), "units": sorted(set(s["units"]))}
+        return {
+            "path": str(self.path),
+            "format_version": int(self._file.attrs["format_version"]),
+            "sequences": self.num_sequences,
+            "frames": self.num_frames,
+            "views": len(self.views["sequence"]),
+            "samples": self.num_samples,
+            "categories": tally("category"),
+            "rigs": {name: rig.num_joints for name, rig in sorted(self.rigs.items())},
+            "splits": tally("split"),
+            "units": sorted(set(s["units"])),
+        }
 
     def validate(self, block: int = 1 << 16) -> list[str]:
         """Every problem found, as readable lines; an empty list means the file is sound. Reads the point arrays
@@ -369,7 +425,9 @@ class DatasetFile:
             cam = [v[k][j] for k in ("K", "R", "t")]
             if not all(np.isfinite(c).all() for c in cam):
                 problems.append(f"view {j} of {s['name'][i]!r}: camera has NaN or infinite values")
-            elif abs(np.linalg.det(v["R"][j]) - 1) > 1e-4 or not np.allclose(v["R"][j] @ v["R"][j].T, np.eye(3), atol=1e-4):
+            elif abs(np.linalg.det(v["R"][j]) - 1) > 1e-4 or not np.allclose(
+                v["R"][j] @ v["R"][j].T, np.eye(3), atol=1e-4
+            ):
                 problems.append(f"view {j} of {s['name'][i]!r}: R is not a rotation")
             if (v["image_size"][j] <= 0).any():
                 problems.append(f"view {j} of {s['name'][i]!r}: image size {v['image_size'][j]} is not positive")
@@ -387,32 +445,40 @@ class DatasetFile:
             J = rig.num_joints
             p3, p2, vis = (self.points(rig_name, k) for k in ("points3d", "points2d", "visible"))
             if p3.shape[1:] != (J, 3) or p2.shape[1:] != (J, 2) or vis.shape[1:] != (J,) or len(vis) != len(p2):
-                problems.append(f"rig {rig_name!r}: point arrays {p3.shape}, {p2.shape}, {vis.shape} do not fit {J} joints")
+                problems.append(
+                    f"rig {rig_name!r}: point arrays {p3.shape}, {p2.shape}, {vis.shape} do not fit {J} joints"
+                )
                 continue
             for a in range(0, len(p3), block):
-                if np.isinf(p3[a:a + block]).any():
+                if np.isinf(p3[a : a + block]).any():
                     problems.append(f"rig {rig_name!r}: points3d rows {a}..{a + block} hold infinite values")
             # 3D row of each 2D row, so visibility can be checked against both
             rows3d = np.full(len(p2), -1, dtype=np.int64)
             for j in np.flatnonzero(s["rig"][v["sequence"]] == rig_name):
                 i = v["sequence"][j]
-                rows3d[v["start"][j]:v["start"][j] + s["length"][i]] = np.arange(s["start"][i], s["start"][i] + s["length"][i])
+                rows3d[v["start"][j] : v["start"][j] + s["length"][i]] = np.arange(
+                    s["start"][i], s["start"][i] + s["length"][i]
+                )
             for a in range(0, len(p2), block):
-                uv, seen, r3 = p2[a:a + block], vis[a:a + block], rows3d[a:a + block]
+                uv, seen, r3 = p2[a : a + block], vis[a : a + block], rows3d[a : a + block]
                 if (r3 < 0).any():
                     problems.append(f"rig {rig_name!r}: points2d rows {a}..{a + len(uv)} belong to no view")
                     continue
-                xyz_ok = np.isfinite(p3[r3.min():r3.max() + 1][r3 - r3.min()]).all(-1)
+                xyz_ok = np.isfinite(p3[r3.min() : r3.max() + 1][r3 - r3.min()]).all(-1)
                 if np.isinf(uv).any():
                     problems.append(f"rig {rig_name!r}: points2d rows {a}..{a + len(uv)} hold infinite values")
                 bad = seen & ~(np.isfinite(uv).all(-1) & xyz_ok)
                 if bad.any():
-                    problems.append(f"rig {rig_name!r}: {int(bad.sum())} points marked visible in rows {a}..{a + len(uv)} "
-                                    "lack finite 2D or 3D coordinates")
+                    problems.append(
+                        f"rig {rig_name!r}: {int(bad.sum())} points marked visible in rows {a}..{a + len(uv)} "
+                        "lack finite 2D or 3D coordinates"
+                    )
                 hidden = ~seen & np.isfinite(uv).any(-1)
                 if hidden.any():
-                    problems.append(f"rig {rig_name!r}: {int(hidden.sum())} points not visible in rows {a}..{a + len(uv)} "
-                                    "still carry 2D coordinates (must be NaN)")
+                    problems.append(
+                        f"rig {rig_name!r}: {int(hidden.sum())} points not visible in rows {a}..{a + len(uv)} "
+                        "still carry 2D coordinates (must be NaN)"
+                    )
         return problems
 
 

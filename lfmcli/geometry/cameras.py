@@ -92,8 +92,13 @@ def orbit_camera(
     return Camera(K=K, R=R, t=-R @ eye, image_size=(int(w), int(h)))
 
 
-def random_orbit_camera(points: np.ndarray, up_axis: str, rng: np.random.Generator,
-                        elevation_deg: tuple[float, float] = (0.0, 30.0), **kwargs) -> Camera:
+def random_orbit_camera(
+    points: np.ndarray,
+    up_axis: str,
+    rng: np.random.Generator,
+    elevation_deg: tuple[float, float] = (0.0, 30.0),
+    **kwargs,
+) -> Camera:
     """``orbit_camera`` with a uniformly random yaw and an elevation drawn from ``elevation_deg``."""
     yaw = rng.uniform(0, 2 * np.pi)
     elevation = np.deg2rad(rng.uniform(*elevation_deg))

@@ -32,8 +32,9 @@ def topological_order(parents: Sequence[int]) -> list[int]:
     return order
 
 
-def forward_kinematics(rotations: np.ndarray, offsets: np.ndarray, parents: Sequence[int],
-                       root_positions: np.ndarray) -> np.ndarray:
+def forward_kinematics(
+    rotations: np.ndarray, offsets: np.ndarray, parents: Sequence[int], root_positions: np.ndarray
+) -> np.ndarray:
     """World joint positions (T, J, 3).
 
     rotations: (T, J, 3) local axis-angle rotation of each joint (applied to its children's offsets);

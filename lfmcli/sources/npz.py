@@ -82,8 +82,13 @@ def _rig_for(z, path: Path, rig: Rig | None) -> Rig:
         raise LfmError("no joint tree (all parents -1) and no shipped rig has these joint names; pass --rig", path)
     category = _text(z, "category") or "object"
     try:
-        return Rig.from_parents(f"{category}_{len(names)}", names, parents, category=category,
-                                description=f"built from the joint tree of {path.name}")
+        return Rig.from_parents(
+            f"{category}_{len(names)}",
+            names,
+            parents,
+            category=category,
+            description=f"built from the joint tree of {path.name}",
+        )
     except RigError as e:
         raise LfmError(f"its joint tree is not a valid rig: {e}", path) from None
 
@@ -103,14 +108,27 @@ def read_npz(path: Path, name: str, rig: Rig | None = None) -> list[Sequence]:
         raise LfmError(f"up_axis {up_axis!r} must be x, y or z", path)
     fps = float(z["fps"])
     views = _real_views(z, path, p.shape) if "points2d" in z.files else []
-    info = dict(category=_text(z, "category"), rig=the_rig, up_axis=up_axis, units=_units(z),
-                source=_text(z, "source"), license=_text(z, "license"))
+    info = dict(
+        category=_text(z, "category"),
+        rig=the_rig,
+        up_axis=up_axis,
+        units=_units(z),
+        source=_text(z, "source"),
+        license=_text(z, "license"),
+    )
     if fps > 0:
         return [Sequence(name=name, points3d=p, fps=fps, views=views, **info)]
     width = len(str(len(p) - 1))
-    return [Sequence(name=f"{name}/{t:0{width}d}", points3d=p[t:t + 1], fps=0.0,
-                     views=[View(v.camera, v.points2d[t:t + 1], v.visible[t:t + 1], v.kind) for v in views], **info)
-            for t in range(len(p))]
+    return [
+        Sequence(
+            name=f"{name}/{t:0{width}d}",
+            points3d=p[t : t + 1],
+            fps=0.0,
+            views=[View(v.camera, v.points2d[t : t + 1], v.visible[t : t + 1], v.kind) for v in views],
+            **info,
+        )
+        for t in range(len(p))
+    ]
 
 
 def _real_views(z, path: Path, shape: tuple[int, ...]) -> list[View]:
@@ -126,8 +144,12 @@ def _real_views(z, path: Path, shape: tuple[int, ...]) -> list[View]:
     points3d_ok = np.isfinite(np.asarray(z["points3d"])).all(-1)
     views = []
     for v in range(V):
-        cam = Camera(K=np.asarray(z["K"][v], float), R=np.asarray(z["R"][v], float), t=np.asarray(z["t"][v], float),
-                     image_size=tuple(int(x) for x in z["image_size"][v]))
+        cam = Camera(
+            K=np.asarray(z["K"][v], float),
+            R=np.asarray(z["R"][v], float),
+            t=np.asarray(z["t"][v], float),
+            image_size=tuple(int(x) for x in z["image_size"][v]),
+        )
         visible = np.isfinite(uv[v]).all(-1) & points3d_ok
         views.append(View(camera=cam, points2d=uv[v], visible=visible, kind="real"))
     return views
@@ -144,6 +166,7 @@ def plan(paths: Iterable[str | Path], rig: Rig | None = None) -> list[Planned]:
                 cache.clear()  # sequences of one file are consecutive: keep only the current file
                 cache[path] = read_npz(path, name, rig)
             return cache[path][index]
+
         return load
 
     for path, root in find_files(paths, ".npz"):

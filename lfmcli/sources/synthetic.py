@@ -41,18 +41,36 @@ class Creature:
         self.phases.append(phase)
         return len(self.names) - 1
 
-    def chain(self, parent: int, prefix: str, direction, lengths: Seq[float], role: str = "", phase: float = 0.0,
-              child_role: str | None = None) -> int:
+    def chain(
+        self,
+        parent: int,
+        prefix: str,
+        direction,
+        lengths: Seq[float],
+        role: str = "",
+        phase: float = 0.0,
+        child_role: str | None = None,
+    ) -> int:
         """A chain of joints hanging off ``parent``; the first takes ``role``, the rest ``child_role``."""
         d = np.asarray(direction, float) / np.linalg.norm(direction)
         for k, length in enumerate(lengths):
-            parent = self.add(f"{prefix}_{k + 1}" if len(lengths) > 1 else prefix, parent, d * length,
-                              role if k == 0 else (child_role if child_role is not None else role), phase)
+            parent = self.add(
+                f"{prefix}_{k + 1}" if len(lengths) > 1 else prefix,
+                parent,
+                d * length,
+                role if k == 0 else (child_role if child_role is not None else role),
+                phase,
+            )
         return parent
 
     def rig(self) -> Rig:
-        return Rig.from_parents(f"zoo_{self.kind}_{len(self.names)}", self.names, self.parents, category=self.kind,
-                                description=f"procedural {self.kind} of the synthetic zoo")
+        return Rig.from_parents(
+            f"zoo_{self.kind}_{len(self.names)}",
+            self.names,
+            self.parents,
+            category=self.kind,
+            description=f"procedural {self.kind} of the synthetic zoo",
+        )
 
 
 def make_creature(kind: str, rng: np.random.Generator) -> Creature:
@@ -69,8 +87,15 @@ def make_creature(kind: str, rng: np.random.Generator) -> Creature:
         c.add("head", head, Y * u(0.18, 0.24))
         for side, sign, phase in (("left", 1, 0.0), ("right", -1, np.pi)):
             sh = c.add(f"{side}_shoulder", top, Z * sign * u(0.15, 0.22))
-            hand = c.chain(sh, f"{side}_arm", -Y, [u(0.25, 0.32), u(0.22, 0.28)], role="arm", phase=phase + np.pi,
-                           child_role="knee")
+            hand = c.chain(
+                sh,
+                f"{side}_arm",
+                -Y,
+                [u(0.25, 0.32), u(0.22, 0.28)],
+                role="arm",
+                phase=phase + np.pi,
+                child_role="knee",
+            )
             c.add(f"{side}_hand", hand, -Y * u(0.08, 0.1))
             hip = c.add(f"{side}_hip", root, Z * sign * u(0.08, 0.12) - Y * 0.05 * s)
             ankle = c.chain(hip, f"{side}_leg", -Y, leg, role="leg", phase=phase, child_role="knee")
@@ -84,8 +109,13 @@ def make_creature(kind: str, rng: np.random.Generator) -> Creature:
         segments = [root]
         for k in range(pairs - 1):
             segments.append(c.add(f"spine_{k + 1}", segments[-1], X * body, role="spine"))
-        neck = c.chain(segments[-1], "neck", X + Y * (0.8 if kind == "quadruped" else 0.1),
-                       [u(0.12, 0.2)] * (2 if kind == "quadruped" else 1), role="neck")
+        neck = c.chain(
+            segments[-1],
+            "neck",
+            X + Y * (0.8 if kind == "quadruped" else 0.1),
+            [u(0.12, 0.2)] * (2 if kind == "quadruped" else 1),
+            role="neck",
+        )
         c.add("head", neck, X * u(0.1, 0.16))
         n_tail = int(rng.integers(2, 6)) if kind == "quadruped" else 1
         c.chain(root, "tail", -X - Y * 0.3, [u(0.08, 0.15)] * n_tail, role="tail")
@@ -105,8 +135,14 @@ def make_creature(kind: str, rng: np.random.Generator) -> Creature:
         c.add("beak", head, X * u(0.03, 0.08))
         c.chain(root, "tail", -X + Y * 0.2, [u(0.06, 0.1)] * 2, role="tail")
         for side, sign, phase in (("left", 1, 0.0), ("right", -1, np.pi)):
-            c.chain(chest, f"{side}_wing", Z * sign, [u(0.1, 0.14), u(0.1, 0.14), u(0.08, 0.12)], role="wing",
-                    child_role="wingtip")
+            c.chain(
+                chest,
+                f"{side}_wing",
+                Z * sign,
+                [u(0.1, 0.14), u(0.1, 0.14), u(0.08, 0.12)],
+                role="wing",
+                child_role="wingtip",
+            )
             ankle = c.chain(root, f"{side}_leg", -Y + X * 0.1, leg, role="leg", phase=phase, child_role="knee")
             c.add(f"{side}_toe", ankle, X * u(0.03, 0.05))
     else:
@@ -133,8 +169,9 @@ def animate(c: Creature, motion: str, frames: int, fps: float, rng: np.random.Ge
     flap = np.sin(2 * np.pi * 3 * freq * t)[:, None]
     wing_sign = np.where(np.char.startswith(np.array(c.names)[roles == "wing"], "left"), 1, -1)
     rot[:, roles == "wing", 0] = -0.7 * flap * wing_sign
-    rot[:, roles == "wingtip", 0] = -0.3 * flap * np.where(
-        np.char.startswith(np.array(c.names)[roles == "wingtip"], "left"), 1, -1)
+    rot[:, roles == "wingtip", 0] = (
+        -0.3 * flap * np.where(np.char.startswith(np.array(c.names)[roles == "wingtip"], "left"), 1, -1)
+    )
     rot[:, roles == "tail", 1] = 0.3 * np.sin(w * 0.5 + rng.uniform(0, 6))
     rot[:, roles == "spine", 1] = 0.08 * np.sin(w)
     rot[:, roles == "neck", 2] = 0.1 * np.sin(w * 0.5 + 1.0)
@@ -149,8 +186,14 @@ def animate(c: Creature, motion: str, frames: int, fps: float, rng: np.random.Ge
     return forward_kinematics(rot, np.stack(c.offsets), c.parents, root).astype(np.float32)
 
 
-def plan(creatures: int = 12, motions_per_creature: int = 2, frames: int = 90, fps: float = 30.0, seed: int = 0,
-         kinds: Seq[str] = KINDS) -> list[Planned]:
+def plan(
+    creatures: int = 12,
+    motions_per_creature: int = 2,
+    frames: int = 90,
+    fps: float = 30.0,
+    seed: int = 0,
+    kinds: Seq[str] = KINDS,
+) -> list[Planned]:
     """``creatures`` random creatures (kinds in turn), each performing ``motions_per_creature`` motions."""
     if creatures < 1 or frames < 1 or motions_per_creature < 1:
         raise LfmError("--creatures, --frames and --motions must be at least 1")
@@ -167,8 +210,17 @@ def plan(creatures: int = 12, motions_per_creature: int = 2, frames: int = 90, f
             def load(i=i, m=m, kind=kind, motion=motion, name=name) -> Sequence:
                 creature = make_creature(kind, np.random.default_rng([seed, i]))
                 points = animate(creature, motion, frames, fps, np.random.default_rng([seed, i, m]))
-                return Sequence(name=name, category=kind, rig=creature.rig(), points3d=points, fps=fps, up_axis="y",
-                                units="m", source="lfm procedural zoo", license="generated")
+                return Sequence(
+                    name=name,
+                    category=kind,
+                    rig=creature.rig(),
+                    points3d=points,
+                    fps=fps,
+                    up_axis="y",
+                    units="m",
+                    source="lfm procedural zoo",
+                    license="generated",
+                )
 
             planned.append(Planned(name, kind, load))
     return planned

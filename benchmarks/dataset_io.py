@@ -1,0 +1,132 @@
+"""Dataset I/O speed and memory: building ../shared/data, and writing/reading a large synthetic file.
+
+Prints one table. Usage: python benchmarks/dataset_io.py [--frames 1000000] [--reads 20000]
+Each measurement runs in a fresh child process so its peak memory (max RSS) is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+
+WRITE = """
+import sys, time, json, numpy as np
+from lfmcli.data import format as fmt
+from lfmcli.data.format import DatasetWriter, Sequence, View
+from lfmcli.geometry.cameras import random_orbit_camera
+from lfmcli.rigs import get_rig
+path, frames, chunk, compression = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+fmt.CHUNK_FRAMES = chunk
+rig = get_rig("animalsyn3d_foxZED")
+rng = np.random.default_rng(0)
+T = 1000
+t0 = time.perf_counter()
+with DatasetWriter(path, compression=None if compression == "none" else compression) as w:
+    for i in range(frames // T):
+        # smooth random motion: realistic compressibility, generated per sequence (never all in memory)
+        base = rng.normal(size=(1, rig.num_joints, 3)) * 0.3
+        pts = (base + np.cumsum(rng.normal(size=(T, rig.num_joints, 3)) * 0.003, 0)).astype(np.float32)
+        seq = Sequence(name=f"s{i}", category="fox", rig=rig, points3d=pts, fps=30.0)
+        cam = random_orbit_camera(pts, "y", rng)
+        uv = cam.project(pts).astype(np.float32)
+        seq.views = [View(cam, uv, np.ones(pts.shape[:2], bool))]
+        w.add(seq)
+print(json.dumps({"seconds": time.perf_counter() - t0}))
+"""
+
+BUILD = """
+import sys, time, json
+from lfmcli.cli.main import app
+t0 = time.perf_counter()
+try:
+    app(["build-dataset", "npz", sys.argv[1], "-o", sys.argv[2]])
+except SystemExit as e:
+    assert not e.code, e.code
+print(json.dumps({"seconds": time.perf_counter() - t0}))
+"""
+
+READ = """
+import sys, time, json, numpy as np
+from lfmcli.data.format import DatasetFile
+path, reads = sys.argv[1], int(sys.argv[2])
+with DatasetFile(path) as f:
+    idx = np.random.default_rng(1).integers(0, f.num_samples, reads)
+    t0 = time.perf_counter()
+    for k in idx:
+        s = f.sample(int(k))
+    dt = time.perf_counter() - t0
+print(json.dumps({"seconds": dt, "per_second": reads / dt}))
+"""
+
+
+PEAK = "\nimport resource; print(json.dumps({'peak_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))"
+
+
+def child(code: str, *args) -> tuple[dict, float]:
+    """Run code in a fresh interpreter; return its JSON result and its own peak RSS in MiB."""
+    out = subprocess.run(
+        [sys.executable, "-c", code + PEAK, *map(str, args)], check=True, capture_output=True, text=True
+    )
+    *_, result, peak = out.stdout.strip().splitlines()
+    return json.loads(result), json.loads(peak)["peak_kib"] / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=1_000_000)
+    ap.add_argument("--reads", type=int, default=20_000)
+    ap.add_argument("--compare-frames", type=int, default=200_000, help="frames for the chunk/compression comparison")
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
+        if SHARED.is_dir():
+            out = Path(tmp) / "real.h5"
+            res, peak = child(BUILD, SHARED, out)
+            rows.append(
+                (
+                    "build ../shared/data (npz, 1 view)",
+                    f"{res['seconds']:.1f} s",
+                    f"{peak:.0f}",
+                    f"{out.stat().st_size / 2**20:.1f} MiB",
+                )
+            )
+        configs = [(64, "lzf", args.frames)] + [
+            (c, z, args.compare_frames) for c in (16, 64, 256) for z in ("none", "lzf", "gzip") if (c, z) != (64, "lzf")
+        ]
+        for chunk, compression, frames in configs:
+            path = Path(tmp) / f"big_{chunk}_{compression}.h5"
+            res, peak = child(WRITE, path, frames, chunk, compression)
+            size = path.stat().st_size / 2**20
+            rows.append(
+                (
+                    f"write {frames:,} frames (chunk {chunk}, {compression})",
+                    f"{frames / res['seconds']:,.0f} frames/s",
+                    f"{peak:.0f}",
+                    f"{size:.0f} MiB",
+                )
+            )
+            res, peak = child(READ, path, args.reads)
+            rows.append(
+                (
+                    f"  random single-sample reads, {frames:,} frames",
+                    f"{res['per_second']:,.0f} samples/s",
+                    f"{peak:.0f}",
+                    "",
+                )
+            )
+            path.unlink()
+    widths = [max(len(r[i]) for r in rows + [("what", "speed", "peak MiB", "file")]) for i in range(4)]
+    header = ("what", "speed", "peak MiB", "file")
+    for r in [header, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()

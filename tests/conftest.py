@@ -1,0 +1,53 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from lfmcli.cli.main import app
+
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(42)
+
+
+@pytest.fixture
+def shared_data():
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is absent (it sits beside the project in CI)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def cli():
+    runner = CliRunner()
+
+    def run(*args, **kwargs):
+        return runner.invoke(app, [str(a) for a in args], **kwargs)
+
+    return run
+
+
+@pytest.fixture
+def write_interchange():
+    return _write_interchange
+
+
+def _write_interchange(path: Path, points3d, joint_names, parents, *, fps=30.0, category="thing", up_axis="y", **extra):
+    """An interchange .npz in the layout of ../shared/data/README.md."""
+    np.savez_compressed(
+        path,
+        points3d=np.asarray(points3d, np.float32),
+        joint_names=np.array(joint_names),
+        parents=np.asarray(parents, np.int64),
+        fps=np.float64(fps),
+        category=np.str_(category),
+        up_axis=np.str_(up_axis),
+        source=np.str_("test fixture"),
+        license=np.str_("test"),
+        **extra,
+    )
+    return path

@@ -1,0 +1,119 @@
+import numpy as np
+import pytest
+
+from lfmcli.data.build import assign_splits, parse_ratios, write_dataset
+from lfmcli.data.format import DatasetFile
+from lfmcli.errors import LfmError
+from lfmcli.geometry.cameras import intrinsics, look_at
+from lfmcli.rigs import get_rig
+from lfmcli.sources import npz, synthetic
+
+
+def test_splits_are_per_sequence_per_category_and_order_free():
+    names = [f"s{i}" for i in range(40)] + [f"m{i}" for i in range(5)]
+    cats = ["big"] * 40 + ["small"] * 5
+    splits = assign_splits(names, cats, (0.8, 0.1, 0.1))
+    assert [splits[:40].count(s) for s in ("train", "val", "test")] == [32, 4, 4]
+    assert [splits[40:].count(s) for s in ("train", "val", "test")] == [3, 1, 1]
+    order = np.random.default_rng(0).permutation(45)
+    shuffled = assign_splits([names[i] for i in order], [cats[i] for i in order], (0.8, 0.1, 0.1))
+    assert {names[i]: s for i, s in zip(order, shuffled, strict=True)} == dict(zip(names, splits, strict=True))
+    assert parse_ratios("8,1,1") == pytest.approx((0.8, 0.1, 0.1))
+    with pytest.raises(LfmError):
+        parse_ratios("0.8,0.2")
+
+
+def test_npz_import_with_random_and_real_views(tmp_path, rng, write_interchange):
+    rig = get_rig("mouse_22")
+    parents = [-1 if p < 0 else p for p in rig.parents]
+    pts = rng.normal(size=(12, 22, 3)).astype(np.float32) * 0.05
+    write_interchange(tmp_path / "seq.npz", pts, rig.joints, parents, category="mouse", up_axis="z")
+    # a static file with two real cameras
+    K = np.stack([intrinsics(800, (640, 480))] * 2)
+    Rs, ts = zip(
+        *(look_at(np.array(eye, float), np.zeros(3), np.array([0, 0, 1.0])) for eye in ([2, 0, 1], [0, 2, 1])),
+        strict=True,
+    )
+    R, t = np.stack(Rs), np.stack(ts)
+    uv = np.stack([(pts @ R[v].T + t[v]) for v in range(2)])
+    uv = uv[..., :2] / uv[..., 2:] @ K[0, :2, :2].T + K[0, :2, 2]
+    uv[0, 3, 5] = np.nan  # an unlabelled point
+    sub = tmp_path / "static"
+    sub.mkdir()
+    write_interchange(
+        sub / "cams.npz",
+        pts,
+        rig.joints,
+        parents,
+        fps=0.0,
+        category="mouse",
+        up_axis="z",
+        points2d=uv.astype(np.float32),
+        K=K,
+        R=R,
+        t=t,
+        image_size=np.array([[640, 480]] * 2),
+    )
+    out = tmp_path / "out.h5"
+    info = write_dataset(out, npz.plan([tmp_path]), views=3, seed=5)
+    assert info["sequences"] == 1 + 12 and info["frames"] == 24 and info["rigs"] == {"mouse_22": 22}
+    assert info["samples"] == 12 * 3 + 12 * 2
+    with DatasetFile(out) as f:
+        assert f.validate() == []
+        names = list(f.sequences["name"])
+        assert names[0] == "seq" and names[1] == "static/cams/00"
+        real = f.sequence(1 + 3)
+        assert [v.kind for v in real.views] == ["real", "real"]
+        np.testing.assert_allclose(
+            real.views[0].points2d[0][real.views[0].visible[0]], uv[0, 3][np.isfinite(uv[0, 3]).all(-1)], rtol=1e-5
+        )
+        assert not real.views[0].visible[0, 5]
+        seq = f.sequence(0)
+        assert len(seq.views) == 3 and all(v.visible.all() for v in seq.views)
+
+
+def test_npz_bad_inputs_name_the_file(tmp_path, rng, write_interchange):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, points3d=np.zeros((2, 3, 3)))
+    with pytest.raises(LfmError, match=r"bad\.npz: missing key"):
+        npz.plan([bad])
+    (tmp_path / "bad.npz").write_bytes(b"garbage")
+    with pytest.raises(LfmError, match=r"bad\.npz: not a readable"):
+        npz.plan([bad])
+    shape = tmp_path / "shape.npz"
+    write_interchange(shape, np.zeros((4, 3, 2)), ["a", "b", "c"], [-1, 0, 1])
+    with pytest.raises(LfmError, match=r"shape\.npz: points3d has shape"):
+        write_dataset(tmp_path / "o.h5", npz.plan([shape]))
+    notree = tmp_path / "notree.npz"
+    write_interchange(notree, np.zeros((4, 3, 3)), ["a", "b", "c"], [-1, -1, -1])
+    with pytest.raises(LfmError, match="pass --rig"):
+        write_dataset(tmp_path / "o.h5", npz.plan([notree]))
+    with pytest.raises(LfmError, match="no such file"):
+        npz.plan([tmp_path / "nowhere"])
+    assert not (tmp_path / "o.h5").exists()
+
+
+def test_unknown_joint_names_build_a_rig_from_the_tree(tmp_path, rng, write_interchange):
+    path = write_interchange(
+        tmp_path / "x.npz", rng.normal(size=(5, 4, 3)), ["a", "b", "c", "d"], [-1, 0, 1, 1], category="robot"
+    )
+    info = write_dataset(tmp_path / "o.h5", npz.plan([path]))
+    assert info["rigs"] == {"robot_4": 4}
+
+
+def test_synthetic_zoo_is_seeded_and_varied(tmp_path):
+    a = write_dataset(tmp_path / "a.h5", synthetic.plan(creatures=8, frames=20, seed=3), seed=3)
+    b = write_dataset(tmp_path / "b.h5", synthetic.plan(creatures=8, frames=20, seed=3), seed=3)
+    assert len(a["categories"]) == 4 and len(a["rigs"]) >= 4 and len(set(a["rigs"].values())) >= 3
+    with DatasetFile(tmp_path / "a.h5") as fa, DatasetFile(tmp_path / "b.h5") as fb:
+        assert fa.validate() == []
+        for i in range(fa.num_sequences):
+            np.testing.assert_array_equal(fa.sequence(i).points3d, fb.sequence(i).points3d)
+            np.testing.assert_array_equal(fa.sequence(i).views[0].points2d, fb.sequence(i).views[0].points2d)
+        seq = fa.sequence(0)
+        p = seq.points3d
+        for j, parent in enumerate(seq.rig.parents):  # rigid bones: procedural motion is pure FK
+            if parent >= 0:
+                length = np.linalg.norm(p[:, j] - p[:, parent], axis=-1)
+                assert length.std() < 1e-5 * length.mean()
+    assert a["frames"] == b["frames"]

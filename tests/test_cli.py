@@ -1,0 +1,100 @@
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from lfmcli import __version__
+
+
+def test_version_and_help(cli):
+    r = cli("--version")
+    assert r.exit_code == 0 and __version__ in r.stdout
+    for cmd in (
+        ["--help"],
+        ["build-dataset", "npz", "--help"],
+        ["dataset", "info", "--help"],
+        ["rigs", "import", "--help"],
+    ):
+        r = cli(*cmd)
+        assert r.exit_code == 0, cmd
+    assert "Example" in cli("build-dataset", "npz", "--help").stdout
+
+
+def test_synthetic_build_info_validate(cli, tmp_path):
+    out = tmp_path / "zoo.h5"
+    r = cli("build-dataset", "synthetic", "-o", out, "--creatures", 8, "--frames", 16, "--views", 2)
+    assert r.exit_code == 0, r.output
+    r = cli("dataset", "info", out, "--json")
+    assert r.exit_code == 0
+    info = json.loads(r.stdout)
+    assert info["sequences"] == 16 and info["frames"] == 16 * 16 and info["samples"] == 2 * 16 * 16
+    assert len(info["categories"]) == 4 and len(info["rigs"]) >= 4 and len(set(info["rigs"].values())) >= 3
+    assert sum(info["splits"].values()) == info["frames"]
+    assert cli("dataset", "validate", out).exit_code == 0
+    assert "categor" in cli("dataset", "info", out).stderr
+
+
+def test_bad_input_is_one_line_exit_1_and_leaves_nothing(cli, tmp_path, monkeypatch):
+    bad = tmp_path / "broken.npz"
+    bad.write_bytes(b"PK\x03\x04 truncated")
+    out = tmp_path / "out.h5"
+    r = cli("build-dataset", "npz", bad, "-o", out)
+    assert r.exit_code == 1
+    assert "broken.npz" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.npz"]
+    r = cli("dataset", "info", bad)
+    assert r.exit_code == 1 and "broken.npz: not an HDF5 file" in r.stderr
+    r = cli("build-dataset", "npz", bad, "-o", out, "--rig", "no_such_rig")
+    assert r.exit_code == 1 and "unknown rig 'no_such_rig'" in r.stderr
+    r = cli("build-dataset", "synthetic", "-o", out, "--split", "1,2")
+    assert r.exit_code == 1 and "--split" in r.stderr
+    monkeypatch.setenv("LFM_DEBUG", "1")
+    r = cli("dataset", "info", bad)
+    assert r.exit_code != 0 and r.exception is not None  # the traceback is kept
+
+
+def test_rigs_import_cli(cli, tmp_path):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "Task": "fly",
+                "bodyparts": ["head", "thorax", "abdomen"],
+                "skeleton": [["head", "thorax"], ["thorax", "abdomen"]],
+            }
+        )
+    )
+    out = tmp_path / "fly.yaml"
+    r = cli("rigs", "import", cfg, "-o", out)
+    assert r.exit_code == 0, r.output
+    assert cli("rigs", "validate", out).exit_code == 0
+    assert yaml.safe_load(out.read_text())["joints"] == ["head", "thorax", "abdomen"]
+
+
+def test_real_data_builds_with_every_category(cli, tmp_path, shared_data):
+    out = tmp_path / "real.h5"
+    r = cli("build-dataset", "npz", shared_data, "-o", out, "--views", 1)
+    assert r.exit_code == 0, r.output
+    info = json.loads(cli("dataset", "info", out, "--json").stdout)
+    assert {"human", "dog", "mouse", "chair"} <= set(info["categories"])
+    assert info["rigs"] == {"chair_21": 21, "cmu_28": 28, "dog_27": 27, "mouse_22": 22}
+    assert info["categories"]["chair"] == 800 and info["categories"]["mouse"] == 81
+    for split in ("train", "val", "test"):
+        assert info["splits"][split] > 0
+    assert cli("dataset", "validate", out).exit_code == 0
+    from lfmcli.data.format import DatasetFile
+
+    with DatasetFile(out) as f:
+        mouse = [i for i in range(f.num_sequences) if f.sequences["category"][i] == "mouse"]
+        assert all(len(f.sequence(i).views) == 6 for i in mouse[:3])  # its real cameras, kept
+        human = f.sequence(int(np.flatnonzero(f.sequences["category"] == "human")[0]))
+        assert human.units == "m" and human.up_axis == "z"
+        bone = np.linalg.norm(human.points3d[:, 2] - human.points3d[:, 1], axis=-1)  # a femur: tens of cm
+        assert 0.2 < np.median(bone) < 0.7
+
+
+@pytest.mark.parametrize("args", [["rigs", "show", "nope"], ["dataset", "validate", "missing.h5"]])
+def test_missing_things_exit_1(cli, args):
+    r = cli(*args)
+    assert r.exit_code == 1 and "error:" in r.stderr

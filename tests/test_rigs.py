@@ -1,0 +1,215 @@
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from lfmcli.rigs import Rig, RigError, get_rig, import_rig, load_rig, match_rig, shipped_rigs
+
+REQUIRED = [
+    "h36m_17",
+    "h36m_32",
+    "coco_17",
+    "coco_wholebody_133",
+    "cmu_bvh_31",
+    "cmu_28",
+    "dog_27",
+    "mouse_22",
+    "chair_21",
+] + [
+    f"pascal3d_{c}"
+    for c in (
+        "aeroplane",
+        "bicycle",
+        "boat",
+        "bottle",
+        "bus",
+        "car",
+        "chair",
+        "diningtable",
+        "motorbike",
+        "sofa",
+        "train",
+        "tvmonitor",
+    )
+]
+
+
+def base(**changes):
+    d = {"name": "t", "joints": ["a", "b", "c"], "edges": [["a", "b"], ["b", "c"]]}
+    d.update(changes)
+    return d
+
+
+def test_every_required_rig_ships_and_validates():
+    rigs = shipped_rigs()
+    for name in REQUIRED:
+        assert name in rigs, name
+    animals = [n for n in rigs if n.startswith("animalsyn3d_")]
+    assert len(animals) >= 13
+    assert rigs["coco_wholebody_133"].num_joints == 133
+    assert rigs["h36m_32"].num_joints == 32 and rigs["h36m_17"].num_joints == 17
+    assert (
+        sum(
+            rigs[f"pascal3d_{c}"].num_joints
+            for c in (
+                "aeroplane",
+                "car",
+                "tvmonitor",
+                "sofa",
+                "motorbike",
+                "diningtable",
+                "chair",
+                "bus",
+                "bottle",
+                "boat",
+                "bicycle",
+                "train",
+            )
+        )
+        == 124
+    )  # the C3DPO stacked layout
+
+
+def test_kinematic_trees_have_one_root_and_follow_edges():
+    for rig in shipped_rigs().values():
+        if rig.parents is None:
+            continue
+        assert list(rig.parents).count(-1) == 1, rig.name
+        edges = {frozenset(e) for e in rig.edges}
+        for j, p in enumerate(rig.parents):
+            if p >= 0:
+                assert frozenset((j, p)) in edges, (rig.name, rig.joints[j])
+
+
+def test_adjacency_is_symmetric_with_self_loops():
+    rig = get_rig("h36m_17")
+    adj = rig.adjacency()
+    assert adj.shape == (17, 17) and (adj == adj.T).all() and adj.diagonal().all()
+    assert adj.sum() == 17 + 2 * len(rig.edges)
+    assert not rig.adjacency(self_loops=False).diagonal().any()
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"edges": [["a", "b"], ["b", "x"]]}, "unknown joint 'x'"),
+        ({"joints": ["a", "b", "a"]}, "duplicate joint"),
+        ({"edges": [["a", "b"], ["b", "b"], ["b", "c"]]}, "itself"),
+        ({"edges": [["a", "b"]]}, "not connected"),
+        ({"edges": [["a", "b"], ["b", "c"], ["c", "b"]]}, "twice"),
+        ({"parents": {"b": "a", "a": "c", "c": "b"}}, "root"),
+        (
+            {
+                "joints": ["a", "b", "c", "d"],
+                "edges": [["a", "b"], ["b", "c"], ["c", "d"]],
+                "parents": {"b": "c", "c": "b", "d": "c"},
+            },
+            "cycle",
+        ),
+        ({"root": "a", "edges": [["a", "b"], ["b", "c"], ["c", "a"]]}, "cycle"),
+        ({"colour": "red"}, "unknown key"),
+        ({"aliases": {"z": "q"}}, "unknown joint"),
+    ],
+)
+def test_invalid_rigs_are_clear_errors(changes, message):
+    with pytest.raises(RigError, match=message):
+        Rig.from_dict(base(**changes), origin="my.yaml")
+
+
+def test_root_derives_parents_and_roundtrips_through_yaml(tmp_path):
+    rig = Rig.from_dict(base(root="b", symmetry=[["a", "c"]], aliases={"alpha": "a"}))
+    assert rig.parents == (1, -1, 1)
+    assert rig.index("alpha") == 0
+    path = tmp_path / "r.yaml"
+    rig.save(path)
+    assert load_rig(path) == rig
+
+
+def test_load_rig_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(RigError, match=r"bad\.yaml: malformed YAML"):
+        load_rig(bad)
+    with pytest.raises(RigError, match="no such file"):
+        load_rig(tmp_path / "missing.yaml")
+    with pytest.raises(RigError, match="unknown rig"):
+        get_rig("h36m_99")
+
+
+def test_match_rig_by_joint_names():
+    rig = get_rig("dog_27")
+    assert match_rig(rig.joints) is rig
+    assert match_rig(list(rig.joints)[::-1]) is None
+
+
+def test_import_deeplabcut_and_coco(tmp_path):
+    dlc = tmp_path / "config.yaml"
+    dlc.write_text(
+        yaml.safe_dump(
+            {
+                "Task": "mouse",
+                "bodyparts": ["snout", "ear_l", "ear_r", "tail"],
+                "skeleton": [["snout", "ear_l"], ["snout", "ear_r"], ["snout", "tail"]],
+            }
+        )
+    )
+    rig = import_rig(dlc)
+    assert rig.name == "mouse" and rig.num_joints == 4 and len(rig.edges) == 3
+    coco = tmp_path / "coco.json"
+    cats = [
+        {
+            "id": 1,
+            "name": "person",
+            "supercategory": "person",
+            "keypoints": get_rig("coco_17").joints,
+            "skeleton": [
+                [16, 14],
+                [14, 12],
+                [17, 15],
+                [15, 13],
+                [12, 13],
+                [6, 12],
+                [7, 13],
+                [6, 7],
+                [6, 8],
+                [7, 9],
+                [8, 10],
+                [9, 11],
+                [2, 3],
+                [1, 2],
+                [1, 3],
+                [2, 4],
+                [3, 5],
+                [4, 6],
+                [5, 7],
+            ],
+        }
+    ]
+    coco.write_text(json.dumps({"categories": cats}))
+    rig = import_rig(coco)
+    assert np.array_equal(rig.adjacency(), get_rig("coco_17").adjacency())
+    dlc.write_text(yaml.safe_dump({"bodyparts": ["a", "b"], "skeleton": []}))
+    with pytest.raises(RigError, match="empty 'skeleton'"):
+        import_rig(dlc)
+
+
+def test_rigs_cli(cli, tmp_path):
+    r = cli("rigs", "list", "--json")
+    assert r.exit_code == 0
+    listed = json.loads(r.stdout)
+    assert set(REQUIRED) <= set(listed) and listed["coco_17"]["joints"] == 17
+    r = cli("rigs", "show", "mouse_22")
+    assert r.exit_code == 0 and "SpineM" in r.output
+    png = tmp_path / "mouse.png"
+    assert cli("rigs", "show", "mouse_22", "--png", png).exit_code == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    good = tmp_path / "good.yaml"
+    get_rig("h36m_17").save(good)
+    assert cli("rigs", "validate", good).exit_code == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(base(edges=[["a", "b"]])))
+    r = cli("rigs", "validate", bad)
+    assert r.exit_code == 1
+    assert "bad.yaml" in r.stderr and "not connected" in r.stderr and "Traceback" not in r.output
+    assert len(r.stderr.strip().splitlines()) == 1
