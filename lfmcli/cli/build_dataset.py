@@ -99,3 +99,27 @@ def synthetic(
         kinds=[k.strip() for k in kinds.split(",") if k.strip()],
     )
     _write(output, planned, views, seed, split, {"builder": "synthetic"})
+
+
+@app.command()
+def bvh(
+    paths: list[Path] = typer.Argument(..., help="BVH files or folders (searched recursively)."),
+    output: Path = OUTPUT,
+    scale: float = typer.Option(
+        None, "--scale", help="Metres per BVH unit [default: CMU unit for CMU skeletons, else 1]."
+    ),
+    fps: float = typer.Option(None, "--fps", help="Resample to this frame rate (default: keep the file's)."),
+    end_sites: bool = typer.Option(False, "--end-sites", help="Keep End Site points as joints."),
+    category: str = typer.Option("human", "--category", help="Category of the performer."),
+    views: int = VIEWS,
+    seed: int = SEED,
+    split: str = SPLIT,
+) -> None:
+    """Import BVH motion capture of any skeleton through forward kinematics; the rig comes from the hierarchy.
+
+    Example: [cyan]lfm build-dataset bvh ../shared/data/bvh_cmu -o cmu.h5 --fps 30[/]
+    """
+    from ..sources import bvh as source
+
+    planned = source.plan(paths, scale=scale, fps=fps, end_sites=end_sites, category=category)
+    _write(output, planned, views, seed, split, {"builder": "bvh"})

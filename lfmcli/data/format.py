@@ -258,6 +258,7 @@ class DatasetFile:
 
     def _load_tables(self) -> None:
         f = self._file
+        self._handles: dict[tuple[str, str], h5py.Dataset] = {}
         if f.attrs.get("format") != FORMAT:
             raise DatasetError(
                 "not an lfm dataset (missing format attribute); build one with `lfm build-dataset`", self.path
@@ -305,7 +306,10 @@ class DatasetFile:
         return int(self._sample_offsets[-1])
 
     def points(self, rig: str, name: str) -> h5py.Dataset:
-        return self._file[f"points/{rig}/{name}"]
+        key = (rig, name)
+        if key not in self._handles:  # opening a dataset by path costs more than reading one sample from it
+            self._handles[key] = self._file[f"points/{rig}/{name}"]
+        return self._handles[key]
 
     def camera(self, view: int) -> Camera:
         v = self.views

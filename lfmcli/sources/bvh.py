@@ -1,0 +1,216 @@
+"""BVH motion capture (any skeleton) through forward kinematics.
+
+The rig comes from the hierarchy (end sites optional). BVH has no units: ``scale`` gives metres per file unit;
+by default CMU skeletons (recognised by their LHipJoint/RHipJoint joints) use the CMU unit (0.056444 m) and
+other files are taken to be in metres. ``fps`` resamples the motion (rotations by slerp, root position linearly),
+so bones keep their lengths exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
+
+from ..data.build import Planned
+from ..data.format import Sequence
+from ..errors import LfmError
+from ..rigs import Rig, match_rig
+from .npz import find_files
+
+CMU_UNIT = 0.056444  # metres per CMU BVH unit: (1 / 0.45) inch
+AXES = {"Xrotation": "X", "Yrotation": "Y", "Zrotation": "Z"}
+POSITIONS = ("Xposition", "Yposition", "Zposition")
+
+
+@dataclass
+class BvhMotion:
+    names: list[str] = field(default_factory=list)
+    parents: list[int] = field(default_factory=list)
+    offsets: list[np.ndarray] = field(default_factory=list)
+    channels: list[list[str]] = field(default_factory=list)
+    end_site: list[bool] = field(default_factory=list)
+    frame_time: float = 0.0
+    values: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (F, total channels)
+
+    @property
+    def fps(self) -> float:
+        return 1.0 / self.frame_time
+
+
+def parse_bvh(path: Path) -> BvhMotion:
+    """Read a BVH file; a broken hierarchy or motion block is an LfmError naming the file and line."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError as e:
+        raise LfmError(f"cannot read ({e.strerror})", path) from None
+    m = BvhMotion()
+    stack: list[int] = []
+    pending: int | None = None  # the joint whose "{" comes next
+    i = 0
+
+    def fail(msg: str) -> LfmError:
+        return LfmError(f"line {i + 1}: {msg}", path)
+
+    if not lines or lines[0].strip() != "HIERARCHY":
+        raise LfmError("not a BVH file (first line is not HIERARCHY)", path)
+    for i in range(1, len(lines)):
+        tok = lines[i].split()
+        if not tok:
+            continue
+        key = tok[0]
+        if key in ("ROOT", "JOINT") or (key == "End" and tok[1:2] == ["Site"]):
+            if key == "ROOT" and (m.names or stack):
+                raise fail("only one ROOT is supported")
+            if key != "ROOT" and not stack:
+                raise fail(f"{key} outside any joint")
+            parent = stack[-1] if stack else -1
+            name = f"{m.names[parent]}_end" if key == "End" else (tok[1] if len(tok) > 1 else "")
+            if not name:
+                raise fail(f"{key} without a name")
+            m.names.append(name)
+            m.parents.append(parent)
+            m.offsets.append(np.zeros(3))
+            m.channels.append([])
+            m.end_site.append(key == "End")
+            pending = len(m.names) - 1
+        elif key == "{":
+            if pending is None:
+                raise fail("'{' without a joint")
+            stack.append(pending)
+            pending = None
+        elif key == "}":
+            if not stack:
+                raise fail("unbalanced '}'")
+            stack.pop()
+        elif key == "OFFSET":
+            try:
+                m.offsets[stack[-1]] = np.array([float(x) for x in tok[1:4]])
+            except (ValueError, IndexError):
+                raise fail("OFFSET needs three numbers") from None
+        elif key == "CHANNELS":
+            if not stack:
+                raise fail("CHANNELS outside a joint")
+            try:
+                n = int(tok[1])
+            except (ValueError, IndexError):
+                raise fail("CHANNELS needs a count") from None
+            names = tok[2:]
+            if len(names) != n or any(c not in AXES and c not in POSITIONS for c in names):
+                raise fail(f"CHANNELS lists {names}, expected {n} of X/Y/Z position/rotation")
+            m.channels[stack[-1]] = names
+        elif key == "MOTION":
+            if stack or pending is not None:
+                raise fail("MOTION before the hierarchy is closed (unbalanced braces)")
+            break
+        else:
+            raise fail(f"unexpected {key!r} in the hierarchy")
+    else:
+        raise LfmError("no MOTION section", path)
+    if not m.names:
+        raise LfmError("the hierarchy has no joints", path)
+    try:
+        frames = int(lines[i + 1].split(":")[1])
+        m.frame_time = float(lines[i + 2].split(":")[1])
+        rows = [ln.split() for ln in lines[i + 3 :] if ln.strip()]
+        m.values = np.array(rows, dtype=float) if rows else np.zeros((0, 0))
+    except (IndexError, ValueError):
+        raise LfmError(
+            "malformed MOTION block (expected 'Frames: N', 'Frame Time: dt', then rows of numbers)", path
+        ) from None
+    total = sum(len(c) for c in m.channels)
+    if frames < 1 or m.values.shape != (frames, total):
+        raise LfmError(f"MOTION has {m.values.shape} values, the header and hierarchy need ({frames}, {total})", path)
+    if not m.frame_time > 0:
+        raise LfmError("Frame Time must be positive", path)
+    return m
+
+
+def bvh_positions(m: BvhMotion, fps: float | None = None, end_sites: bool = False) -> np.ndarray:
+    """(T, J, 3) joint positions in file units, optionally resampled to ``fps``."""
+    F = m.values.shape[0]
+    J = len(m.names)
+    rotations = []
+    positions = np.zeros((F, J, 3))
+    col = 0
+    for j in range(J):
+        ch = m.channels[j]
+        block = m.values[:, col : col + len(ch)]
+        col += len(ch)
+        rot_axes = "".join(AXES[c] for c in ch if c in AXES)
+        rot_vals = block[:, [k for k, c in enumerate(ch) if c in AXES]]
+        # BVH applies rotations in the listed order about the moving axes: intrinsic Euler angles
+        rotations.append(Rotation.from_euler(rot_axes, rot_vals, degrees=True) if rot_axes else Rotation.identity(F))
+        for k, c in enumerate(ch):
+            if c in POSITIONS:
+                positions[:, j, POSITIONS.index(c)] = block[:, k]
+    times = np.arange(F) * m.frame_time
+    if fps is not None and fps > 0 and abs(fps - m.fps) > 1e-6:
+        new_times = np.arange(0, times[-1] + 1e-9, 1.0 / fps)
+        rotations = [Slerp(times, r)(new_times) if F > 1 else r for r in rotations]
+        positions = np.stack(
+            [np.stack([np.interp(new_times, times, positions[:, j, a]) for a in range(3)], -1) for j in range(J)], 1
+        )
+        F = len(new_times)
+    world = [None] * J
+    out = np.zeros((F, J, 3))
+    for j in range(J):  # parents precede children in a BVH hierarchy
+        p = m.parents[j]
+        local = m.offsets[j] + positions[:, j]
+        if p < 0:
+            world[j] = rotations[j]
+            out[:, j] = local
+        else:
+            world[j] = world[p] * rotations[j]
+            out[:, j] = out[:, p] + world[p].apply(local)
+    keep = [j for j in range(J) if end_sites or not m.end_site[j]]
+    return out[:, keep]
+
+
+def bvh_rig(m: BvhMotion, end_sites: bool = False) -> Rig:
+    """The rig of the hierarchy: a shipped rig when the joint names match one, else one built from the tree."""
+    keep = [j for j in range(len(m.names)) if end_sites or not m.end_site[j]]
+    names = [m.names[j] for j in keep]
+    shipped = match_rig(names)
+    if shipped is not None:
+        return shipped
+    index = {j: k for k, j in enumerate(keep)}
+    parents = [index[m.parents[j]] if m.parents[j] >= 0 else -1 for j in keep]
+    import hashlib
+
+    tag = hashlib.sha1(" ".join(f"{n}>{p}" for n, p in zip(names, parents, strict=True)).encode()).hexdigest()[:6]
+    return Rig.from_parents(
+        f"bvh_{len(names)}j_{tag}", names, parents, category="human", description="built from a BVH hierarchy"
+    )
+
+
+def default_scale(m: BvhMotion) -> float:
+    return CMU_UNIT if {"LHipJoint", "RHipJoint"} <= set(m.names) else 1.0
+
+
+def plan(
+    paths, scale: float | None = None, fps: float | None = None, end_sites: bool = False, category: str = "human"
+) -> list[Planned]:
+    """One sequence per BVH file."""
+    planned = []
+    for path, root in find_files(paths, ".bvh"):
+        name = path.relative_to(root).with_suffix("").as_posix()
+
+        def load(path=path, name=name) -> Sequence:
+            m = parse_bvh(path)
+            points = bvh_positions(m, fps=fps, end_sites=end_sites) * (default_scale(m) if scale is None else scale)
+            return Sequence(
+                name=name,
+                category=category,
+                rig=bvh_rig(m, end_sites),
+                points3d=points.astype(np.float32),
+                fps=float(fps or m.fps),
+                up_axis="y",
+                units="m",
+                source=f"BVH file {path.name}",
+            )
+
+        planned.append(Planned(name, category, load))
+    return planned

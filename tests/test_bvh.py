@@ -1,0 +1,98 @@
+import json
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from lfmcli.errors import LfmError
+from lfmcli.sources.bvh import bvh_positions, bvh_rig, parse_bvh
+
+BVH = """HIERARCHY
+ROOT hips
+{
+  OFFSET 0 0 0
+  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation
+  JOINT knee
+  {
+    OFFSET 0 -2 0
+    CHANNELS 3 Zrotation Xrotation Yrotation
+    End Site
+    {
+      OFFSET 0 -3 0
+    }
+  }
+  JOINT chest
+  {
+    OFFSET 0 1.5 0
+    CHANNELS 3 Yrotation Xrotation Zrotation
+  }
+}
+MOTION
+Frames: 3
+Frame Time: 0.1
+"""
+
+
+def write(path, rows):
+    path.write_text(BVH + "\n".join(" ".join(map(str, r)) for r in rows) + "\n")
+    return path
+
+
+def test_forward_kinematics_matches_hand_computation(tmp_path):
+    rows = [
+        [0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        [1, 10, 0, 90, 0, 0, 0, 0, 0, 0, 0, 0],
+        [0, 10, 2, 0, 0, 0, 30, 45, 0, 0, 0, 0],
+    ]
+    m = parse_bvh(write(tmp_path / "a.bvh", rows))
+    assert m.names == ["hips", "knee", "knee_end", "chest"] and m.fps == pytest.approx(10)
+    p = bvh_positions(m, end_sites=True)
+    np.testing.assert_allclose(p[0], [[0, 10, 0], [0, 8, 0], [0, 5, 0], [0, 11.5, 0]], atol=1e-12)
+    # a 90 degree turn of the root about z swings "down" (-y) to +x
+    np.testing.assert_allclose(p[1, 1], [1 + 2, 10, 0], atol=1e-12)
+    # knee rotated Z then X (intrinsic): the end site hangs from the knee along R_knee @ (0, -3, 0)
+    r = Rotation.from_euler("ZXY", [30, 45, 0], degrees=True)
+    np.testing.assert_allclose(p[2, 2], p[2, 1] + r.apply([0, -3, 0]), atol=1e-12)
+    assert bvh_positions(m).shape == (3, 3, 3)  # end sites dropped by default
+    rig = bvh_rig(m)
+    assert rig.joints == ("hips", "knee", "chest") and rig.parents == (-1, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda s: s.replace("  }\n  JOINT chest", "  JOINT chest", 1), "unbalanced"),
+        (lambda s: s.replace("Frames: 3", "Frames: 4"), "MOTION has"),
+        (
+            lambda s: s.replace("CHANNELS 3 Zrotation Xrotation Yrotation", "CHANNELS 3 Zrotation Wrotation Yrotation"),
+            "CHANNELS",
+        ),
+        (lambda s: s.replace("HIERARCHY", "HIERARCHIE"), "not a BVH"),
+    ],
+)
+def test_broken_files_are_clear_errors(tmp_path, mutate, message):
+    path = tmp_path / "b.bvh"
+    write(path, [[0] * 12] * 3)
+    path.write_text(mutate(path.read_text()))
+    with pytest.raises(LfmError, match=message) as e:
+        parse_bvh(path)
+    assert "b.bvh" in str(e.value)
+
+
+def test_cmu_bvh_import_matches_the_cmu_npz_scale(cli, tmp_path, shared_data):
+    out = tmp_path / "cmu.h5"
+    r = cli("build-dataset", "bvh", shared_data / "bvh_cmu", "-o", out, "--fps", 30)
+    assert r.exit_code == 0, r.output
+    assert cli("dataset", "validate", out).exit_code == 0
+    info = json.loads(cli("dataset", "info", out, "--json").stdout)
+    assert info["rigs"] == {"cmu_bvh_31": 31} and info["sequences"] == 2
+    from lfmcli.data.format import DatasetFile
+
+    with DatasetFile(out) as f:
+        seq = f.sequence(0)
+    ix = {n: i for i, n in enumerate(seq.rig.joints)}
+    femur = np.linalg.norm(seq.points3d[:, ix["LeftKnee"]] - seq.points3d[:, ix["LeftHip"]], axis=-1).mean()
+    npz = np.load(shared_data / "human_cmu" / "train_walking_1.npz")
+    names = list(npz["joint_names"])
+    ref = np.linalg.norm(npz["points3d"][:, names.index("ltibia")] - npz["points3d"][:, names.index("lfemur")], axis=-1)
+    assert femur == pytest.approx(ref.mean(), rel=0.15)
