@@ -97,8 +97,8 @@ def main() -> None:
                     f"{out.stat().st_size / 2**20:.1f} MiB",
                 )
             )
-        configs = [(64, "lzf", args.frames)] + [
-            (c, z, args.compare_frames) for c, z in ((16, "lzf"), (64, "none"), (64, "gzip"), (256, "lzf"))
+        configs = [(256, "none", args.frames)] + [
+            (c, z, args.compare_frames) for c, z in ((64, "none"), (16, "lzf"), (64, "lzf"), (256, "lzf"), (64, "gzip"))
         ]
         for chunk, compression, frames in configs:
             path = Path(tmp) / f"big_{chunk}_{compression}.h5"
