@@ -54,3 +54,140 @@ def forward_kinematics(
             world_rot[:, j] = world_rot[:, p] @ local[:, j]
             pos[:, j] = pos[:, p] + world_rot[:, p] @ offsets[j]
     return pos
+
+
+def bone_offsets(points: np.ndarray, parents: Sequence[int]) -> np.ndarray:
+    """(..., J, 3) offset of each joint from its parent (zero for the root)."""
+    offsets = np.zeros_like(points)
+    for j, p in enumerate(parents):
+        if p >= 0:
+            offsets[..., j, :] = points[..., j, :] - points[..., p, :]
+    return offsets
+
+
+def _align_rotations(rest: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Rotations (T, 3, 3) taking rest vectors (T, C, 3) onto target vectors (T, C, 3) in the least-squares sense;
+    for one vector, the smallest such rotation."""
+    if rest.shape[1] == 1:
+        a = rest[:, 0] / np.maximum(np.linalg.norm(rest[:, 0], axis=-1, keepdims=True), 1e-12)
+        b = target[:, 0] / np.maximum(np.linalg.norm(target[:, 0], axis=-1, keepdims=True), 1e-12)
+        axis = np.cross(a, b)
+        sin = np.linalg.norm(axis, axis=-1, keepdims=True)
+        angle = np.arctan2(sin, (a * b).sum(-1, keepdims=True))
+        return rodrigues(axis / np.maximum(sin, 1e-12) * angle)
+    u, _, vt = np.linalg.svd(np.swapaxes(target, 1, 2) @ rest)  # Kabsch: sum_c b_c a_c^T
+    d = np.sign(np.linalg.det(u @ vt))
+    fix = np.ones((len(d), 3))
+    fix[:, 2] = d
+    return (u * fix[:, None, :]) @ vt
+
+
+def initial_rotations(points: np.ndarray, rest_offsets: np.ndarray, parents: Sequence[int]) -> np.ndarray:
+    """Local axis-angle rotations (T, J, 3) that point each joint's bones along the observed ones (an IK start)."""
+    from scipy.spatial.transform import Rotation
+
+    T, J = points.shape[:2]
+    children: list[list[int]] = [[] for _ in range(J)]
+    for j, p in enumerate(parents):
+        if p >= 0:
+            children[p].append(j)
+    world = np.empty((T, J, 3, 3))
+    local = np.zeros((T, J, 3))
+    for j in topological_order(parents):
+        p = parents[j]
+        if children[j]:
+            rest = np.stack([rest_offsets[:, c] for c in children[j]], 1)
+            seen = np.stack([points[:, c] - points[:, j] for c in children[j]], 1)
+            world[:, j] = _align_rotations(rest, seen)
+        else:
+            world[:, j] = world[:, p] if p >= 0 else np.eye(3)
+        rel = world[:, j] if p < 0 else np.swapaxes(world[:, p], 1, 2) @ world[:, j]
+        local[:, j] = Rotation.from_matrix(rel).as_rotvec()
+    return local
+
+
+def refine_bone_lengths(
+    markers: np.ndarray,
+    parents: Sequence[int],
+    sequence_starts: Sequence[int],
+    smooth_weight: float = 0.1,
+    steps: int = 200,
+    lr: float = 0.02,
+    device: str = "cpu",
+    progress=None,
+) -> tuple[np.ndarray, dict]:
+    """Fit a constant-bone-length skeleton to marker joints by inverse kinematics.
+
+    markers: (T, J, 3) frames of several sequences stacked (sequence i starts at row ``sequence_starts[i]``).
+    Each sequence keeps the bone lengths (and rest directions) of its first frame; per-frame local axis-angle
+    rotations and root positions are optimised with Adam against the markers, plus ``smooth_weight`` times the
+    squared acceleration of the joints within each sequence. All frames are optimised together in one batch.
+    Returns the refined positions (T, J, 3) and per-sequence errors before and after (RMS joint distance).
+    """
+    import torch
+
+    T, J = markers.shape[:2]
+    starts = np.asarray(list(sequence_starts) + [T])
+    seq_of_frame = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+    rest = bone_offsets(markers[starts[:-1]], parents)[seq_of_frame]  # (T, J, 3): first frame of each sequence
+    rot0 = initial_rotations(markers, rest, parents)
+    root = int(list(parents).index(-1))
+    scale = float(np.linalg.norm(rest, axis=-1).mean()) or 1.0
+
+    dev = torch.device(device)
+    target = torch.as_tensor(markers, dtype=torch.float32, device=dev)
+    offsets = torch.as_tensor(rest, dtype=torch.float32, device=dev)
+    rot = torch.nn.Parameter(torch.as_tensor(rot0, dtype=torch.float32, device=dev))
+    shift = torch.nn.Parameter(torch.zeros(T, 3, device=dev))  # root position = marker root + scale * shift
+    root_init = target[:, root]
+    # second differences only where three consecutive frames belong to one sequence
+    inner = torch.as_tensor((seq_of_frame[:-2] == seq_of_frame[2:]), device=dev)
+    order = topological_order(parents)
+
+    def positions() -> torch.Tensor:
+        local = rodrigues_torch(rot)
+        world: list = [None] * J
+        pos: list = [None] * J
+        for j in order:
+            p = parents[j]
+            if p < 0:
+                world[j], pos[j] = local[:, j], root_init + scale * shift
+            else:
+                world[j] = world[p] @ local[:, j]
+                pos[j] = pos[p] + (world[p] @ offsets[:, j, :, None])[..., 0]
+        return torch.stack(pos, 1)
+
+    def errors(pos: torch.Tensor) -> np.ndarray:
+        d = ((pos - target) ** 2).sum(-1).mean(-1).detach().cpu().numpy()
+        return np.array([np.sqrt(d[a:b].mean()) for a, b in zip(starts[:-1], starts[1:], strict=True)])
+
+    with torch.no_grad():
+        before = errors(positions())
+    opt = torch.optim.Adam([rot, shift], lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        pos = positions()
+        fit = ((pos - target) ** 2).sum(-1).mean() / scale**2
+        acc = pos[2:] - 2 * pos[1:-1] + pos[:-2]
+        smooth = (((acc**2).sum(-1).mean(-1)) * inner).sum() / inner.sum().clamp(min=1) / scale**2
+        (fit + smooth_weight * smooth).backward()
+        opt.step()
+        if progress:
+            progress()
+    with torch.no_grad():
+        pos = positions()
+    return pos.cpu().numpy(), {"rms_before": before, "rms_after": errors(pos)}
+
+
+def rodrigues_torch(axis_angle):
+    """Differentiable rotation matrices (..., 3, 3) from axis-angle (..., 3), safe at zero angle."""
+    import torch
+
+    theta = torch.sqrt((axis_angle**2).sum(-1, keepdim=True) + 1e-16)
+    k = axis_angle / theta
+    kx, ky, kz = k.unbind(-1)
+    zero = torch.zeros_like(kx)
+    cross = torch.stack([zero, -kz, ky, kz, zero, -kx, -ky, kx, zero], -1).reshape(k.shape[:-1] + (3, 3))
+    eye = torch.eye(3, dtype=axis_angle.dtype, device=axis_angle.device).expand_as(cross)
+    s, c = torch.sin(theta)[..., None], torch.cos(theta)[..., None]
+    return eye + s * cross + (1 - c) * (cross @ cross)
