@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
+from collections import Counter
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from ..data.build import Planned, parse_ratios, write_dataset
+from ..data.format import DatasetFile
+from ..errors import LfmError
 from ..rigs import get_rig
 from .common import err, progress
 
@@ -24,10 +29,13 @@ SEED = typer.Option(0, "--seed", help="Seed for cameras (and generated data): sa
 SPLIT = typer.Option("0.8,0.1,0.1", "--split", help="Train,val,test ratios; whole sequences are split, per category.")
 
 
-def _write(output: Path, planned: list[Planned], views: int, seed: int, split: str, attrs: dict) -> None:
+SKIP_BAD = typer.Option(False, "--skip-bad", help="Report and skip bad source files instead of stopping.")
+
+
+def _write(output: Path, planned: list[Planned], views: int, seed: int, split: str, attrs: dict, **options) -> dict:
     ratios = parse_ratios(split)
     with progress() as bar:
-        task = bar.add_task("building", total=len(planned))
+        task = bar.add_task("writing", total=len(planned))
         summary = write_dataset(
             output,
             planned,
@@ -35,17 +43,23 @@ def _write(output: Path, planned: list[Planned], views: int, seed: int, split: s
             seed=seed,
             ratios=ratios,
             attrs=attrs,
-            advance=lambda seq: bar.update(task, advance=1, description=seq.name),
+            advance=lambda seq: bar.update(task, advance=1, description=seq.name if seq else "skipped"),
+            **options,
         )
+    for name, problem in summary["skipped"]:
+        err.print(f"[yellow]skipped[/] {name}: {problem}")
     table = Table(
         title=f"{output}: {summary['sequences']} sequences, {summary['frames']} frames, {summary['samples']} 2D samples"
     )
-    table.add_column("category")
-    table.add_column("frames", justify="right")
+    for col in ("category", "sequences", "frames"):
+        table.add_column(col, justify="left" if col == "category" else "right")
+    with DatasetFile(output) as f:
+        per_category = Counter(f.sequences["category"])
     for k, v in summary["categories"].items():
-        table.add_row(k, str(v))
+        table.add_row(k, str(per_category[k]), str(v))
     err.print(table)
     err.print("splits: " + ", ".join(f"{k} {v}" for k, v in summary["splits"].items()) + " frames")
+    return summary
 
 
 @app.command()
@@ -56,6 +70,7 @@ def npz(
     seed: int = SEED,
     split: str = SPLIT,
     rig: str = typer.Option(None, "--rig", help="Use this rig (name or YAML) for every file instead of matching."),
+    skip_bad: bool = SKIP_BAD,
 ) -> None:
     """Import interchange .npz files (points3d, joint_names, parents, fps, category, up_axis, optional real views).
 
@@ -66,39 +81,8 @@ def npz(
     """
     from ..sources import npz as source
 
-    planned = source.plan(paths, rig=get_rig(rig) if rig else None)
-    _write(output, planned, views, seed, split, {"builder": "npz"})
-
-
-@app.command()
-def synthetic(
-    output: Path = OUTPUT,
-    creatures: int = typer.Option(12, "--creatures", help="How many random creatures (kinds taken in turn)."),
-    motions: int = typer.Option(2, "--motions", help="Motions (walk, trot, turn, idle) per creature."),
-    frames: int = typer.Option(90, "--frames", help="Frames per sequence."),
-    fps: float = typer.Option(30.0, "--fps", help="Frame rate."),
-    kinds: str = typer.Option("biped,quadruped,bird,crawler", "--kinds", help="Comma-separated body plans."),
-    views: int = VIEWS,
-    seed: int = SEED,
-    split: str = SPLIT,
-) -> None:
-    """Generate a seeded zoo of procedural creatures (bipeds, quadrupeds, birds, many-legged crawlers) in motion.
-
-    Needs no download: this is the data the demo and the tests use.
-
-    Example: [cyan]lfm build-dataset synthetic -o zoo.h5 --creatures 24 --views 2 --seed 1[/]
-    """
-    from ..sources import synthetic as source
-
-    planned = source.plan(
-        creatures=creatures,
-        motions_per_creature=motions,
-        frames=frames,
-        fps=fps,
-        seed=seed,
-        kinds=[k.strip() for k in kinds.split(",") if k.strip()],
-    )
-    _write(output, planned, views, seed, split, {"builder": "synthetic"})
+    planned = source.plan(paths, rig=get_rig(rig) if rig else None, skip_bad=skip_bad)
+    _write(output, planned, views, seed, split, {"builder": "npz"}, skip_bad=skip_bad)
 
 
 @app.command()
@@ -114,6 +98,7 @@ def bvh(
     views: int = VIEWS,
     seed: int = SEED,
     split: str = SPLIT,
+    skip_bad: bool = SKIP_BAD,
 ) -> None:
     """Import BVH motion capture of any skeleton through forward kinematics; the rig comes from the hierarchy.
 
@@ -122,4 +107,215 @@ def bvh(
     from ..sources import bvh as source
 
     planned = source.plan(paths, scale=scale, fps=fps, end_sites=end_sites, category=category)
-    _write(output, planned, views, seed, split, {"builder": "bvh"})
+    _write(output, planned, views, seed, split, {"builder": "bvh"}, skip_bad=skip_bad)
+
+
+FPS = typer.Option(30.0, "--fps", help="Frame rate of the animations.")
+SMOOTH = typer.Option(0.1, "--smooth", help="Weight of the temporal smoothness term in bone refinement.")
+IK_STEPS = typer.Option(100, "--ik-steps", help="Adam steps of the bone-length refinement.")
+DEVICE = typer.Option("auto", "--device", help="Where refinement runs: auto, cpu, cuda or cuda:N.")
+PROJECTION = typer.Option("perspective", "--projection", help="perspective, or weak (one depth per frame).")
+IMAGE_SIZE = typer.Option(1080, "--image-size", help="Square image side in pixels.")
+FOCAL = typer.Option(1050.0, "--focal", help="Focal length in pixels (1050 on 1080 px is a 35 mm lens on 36 mm).")
+
+
+def _meshes_to_dataset(
+    anime_paths,
+    marker_paths,
+    output: Path,
+    *,
+    views,
+    seed,
+    split,
+    fps,
+    smooth,
+    ik_steps,
+    device,
+    projection,
+    image_size,
+    focal,
+    skip_bad,
+    attrs,
+) -> dict:
+    """The AnimalSyn3D path shared by `animalsyn3d` and `synthetic`: markers, bone refinement, cameras, file."""
+    from ..devices import resolve_device
+    from ..sources import animalsyn3d
+
+    if projection not in ("perspective", "weak"):
+        raise LfmError(f"--projection {projection!r}: use perspective or weak")
+    markers = animalsyn3d.find_markers(marker_paths)
+    dev = resolve_device(device)
+    with progress() as bar:
+        read = bar.add_task("reading meshes", total=None)
+        fit = bar.add_task(f"refining bones on {dev}", total=None)
+        planned, report, skipped = animalsyn3d.plan(
+            anime_paths,
+            markers,
+            fps=fps,
+            smooth=smooth,
+            steps=ik_steps,
+            device=dev,
+            skip_bad=skip_bad,
+            on_read=lambda name: bar.update(read, advance=1, description=name),
+            on_step=lambda: bar.update(fit, advance=1),
+        )
+    _print_refinement(report)
+    camera = {
+        "elevation_deg": (0.0, 0.0),
+        "image_size": (image_size, image_size),
+        "focal": focal,
+        "projection": projection,
+    }
+    summary = _write(
+        output,
+        planned,
+        views,
+        seed,
+        split,
+        {**attrs, "refinement": json.dumps(report)},
+        camera=camera,
+        skip_bad=skip_bad,
+    )
+    for name, problem in skipped:
+        err.print(f"[yellow]skipped[/] {name}: {problem}")
+    return summary
+
+
+def _print_refinement(report: list[dict]) -> None:
+    table = Table(title="bone refinement (RMS marker fit in data units; bone CV = std/mean of a bone's length)")
+    for col in ("sequence", "frames", "fit before", "fit after", "bone CV before", "bone CV after"):
+        table.add_column(col, justify="left" if col == "sequence" else "right", overflow="fold")
+    rows = report if len(report) <= 24 else report[:12] + [None] + report[-11:]
+    for r in rows:
+        if r is None:
+            table.add_row("...", "", "", "", "", "")
+            continue
+        table.add_row(
+            r["sequence"],
+            str(r["frames"]),
+            f"{r['rms_before']:.4g}",
+            f"{r['rms_after']:.4g}",
+            f"{100 * r['bone_cv_before']:.2f}%",
+            f"{100 * r['bone_cv_after']:.4f}%",
+        )
+    err.print(table)
+    worst = max(r["bone_cv_after"] for r in report)
+    err.print(f"largest bone-length variation after refinement: {100 * worst:.5f}% over {len(report)} sequences")
+
+
+@app.command()
+def animalsyn3d(
+    paths: list[Path] = typer.Argument(..., help="DeformingThings4D folders or .anime files (searched recursively)."),
+    markers: list[Path] = typer.Option(..., "--markers", help="Marker YAML files, AnimalSyn3D JSON files, or folders."),
+    output: Path = OUTPUT,
+    views: int = VIEWS,
+    seed: int = SEED,
+    split: str = SPLIT,
+    fps: float = FPS,
+    smooth: float = SMOOTH,
+    ik_steps: int = IK_STEPS,
+    device: str = DEVICE,
+    projection: str = PROJECTION,
+    image_size: int = IMAGE_SIZE,
+    focal: float = FOCAL,
+    skip_bad: bool = SKIP_BAD,
+) -> None:
+    """Build AnimalSyn3D-style data from DeformingThings4D animated meshes.
+
+    Each joint is the mean of a group of mesh vertices (virtual markers); inverse kinematics then makes bone lengths
+    constant (those of the first frame) with a smoothness term; each sequence gets --views random cameras rotated
+    about the vertical axis, at the nearest distance that keeps every joint in the image. Animations are found as
+    <character>_<action>/<character>_<action>.anime; --markers gives each character's marker groups.
+
+    Example: [cyan]lfm build-dataset animalsyn3d DeformingThings4D/animals --markers AnimalSyn3D/ -o as3d.h5[/]
+    """
+    _meshes_to_dataset(
+        paths,
+        markers,
+        output,
+        views=views,
+        seed=seed,
+        split=split,
+        fps=fps,
+        smooth=smooth,
+        ik_steps=ik_steps,
+        device=device,
+        projection=projection,
+        image_size=image_size,
+        focal=focal,
+        skip_bad=skip_bad,
+        attrs={"builder": "animalsyn3d"},
+    )
+
+
+@app.command("animalsyn3d-json")
+def animalsyn3d_json(
+    paths: list[Path] = typer.Argument(..., help="The released AnimalSyn3D folder (<animal>/<animation>.json)."),
+    output: Path = OUTPUT,
+    split: str = SPLIT,
+    skip_bad: bool = SKIP_BAD,
+) -> None:
+    """Import the released AnimalSyn3D dataset as it is: its refined joints, cameras and 2D projections.
+
+    Example: [cyan]lfm build-dataset animalsyn3d-json AnimalSyn3D/ -o as3d_release.h5[/]
+    """
+    from ..sources import animalsyn3d as source
+
+    _write(output, source.plan_release(paths), 1, 0, split, {"builder": "animalsyn3d-json"}, skip_bad=skip_bad)
+
+
+@app.command()
+def synthetic(
+    output: Path = OUTPUT,
+    creatures: int = typer.Option(12, "--creatures", help="How many random creatures (kinds taken in turn)."),
+    motions: int = typer.Option(2, "--motions", help="Motions (walk, trot, turn, idle) per creature."),
+    frames: int = typer.Option(90, "--frames", help="Frames per sequence."),
+    kinds: str = typer.Option("biped,quadruped,bird,crawler", "--kinds", help="Comma-separated body plans."),
+    keep_meshes: Path = typer.Option(None, "--keep-meshes", help="Keep the generated .anime and marker files here."),
+    views: int = VIEWS,
+    seed: int = SEED,
+    split: str = SPLIT,
+    fps: float = FPS,
+    smooth: float = SMOOTH,
+    ik_steps: int = IK_STEPS,
+    device: str = DEVICE,
+    projection: str = PROJECTION,
+) -> None:
+    """Generate a seeded zoo of procedural creatures (bipeds, quadrupeds, birds, many-legged crawlers) in motion,
+    as skinned meshes with marker files, and build it through the AnimalSyn3D path.
+
+    Needs no download: this is the data the demo and the tests use.
+
+    Example: [cyan]lfm build-dataset synthetic -o zoo.h5 --creatures 24 --views 2 --seed 1[/]
+    """
+    from ..sources import synthetic as source
+
+    kind_list = [k.strip() for k in kinds.split(",") if k.strip()]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = keep_meshes or Path(tmp)
+        source.write_zoo(
+            folder,
+            creatures=creatures,
+            motions_per_creature=motions,
+            frames=frames,
+            fps=fps,
+            seed=seed,
+            kinds=kind_list,
+        )
+        _meshes_to_dataset(
+            [folder],
+            [folder / "markers"],
+            output,
+            views=views,
+            seed=seed,
+            split=split,
+            fps=fps,
+            smooth=smooth,
+            ik_steps=ik_steps,
+            device=device,
+            projection=projection,
+            image_size=1080,
+            focal=1050.0,
+            skip_bad=False,
+            attrs={"builder": "synthetic"},
+        )

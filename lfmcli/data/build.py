@@ -65,16 +65,17 @@ def assign_splits(names: Seq[str], categories: Seq[str], ratios: tuple[float, fl
     return out
 
 
-def random_views(seq: Sequence, count: int, seed: int, **camera) -> list[View]:
-    """``count`` seeded random orbit cameras framing the whole sequence; the same seed and name give the same views."""
+def random_views(seq: Sequence, count: int, seed: int, projection: str = "perspective", **camera) -> list[View]:
+    """``count`` seeded random orbit cameras framing the whole sequence; the same seed and name give the same views.
+    ``camera`` passes on to ``random_orbit_camera`` (elevation range, image size, focal length, margin)."""
     rng = np.random.default_rng([seed, _stable_hash(seq.name)])
     views = []
     for _ in range(count):
         cam = random_orbit_camera(seq.points3d, seq.up_axis, rng, **camera)
-        uv = cam.project(seq.points3d).astype(np.float32)
+        uv = cam.project(seq.points3d, projection).astype(np.float32)
         depth = cam.to_camera(seq.points3d)[..., 2]
         visible = np.isfinite(uv).all(-1) & (depth > 0) & cam.in_image(uv)
-        views.append(View(camera=cam, points2d=uv, visible=visible, kind="synthetic"))
+        views.append(View(camera=cam, points2d=uv, visible=visible, kind="synthetic", projection=projection))
     return views
 
 
@@ -85,24 +86,37 @@ def write_dataset(
     views: int = 1,
     seed: int = 0,
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    camera: dict | None = None,
+    skip_bad: bool = False,
     attrs: dict | None = None,
-    advance: Callable[[Sequence], None] | None = None,
+    advance: Callable[[Sequence | None], None] | None = None,
 ) -> dict:
-    """Load each planned sequence, give it its split and (if it has no real views) ``views`` random cameras, and
-    write them all to ``out`` atomically. Returns the new file's summary (``DatasetFile.info``)."""
+    """Load each planned sequence, give it its split and (if it has no real views) ``views`` random cameras
+    (``camera``: options of ``random_views``), and write them all to ``out`` atomically. With ``skip_bad`` a sequence
+    whose source is bad is left out and listed under "skipped" in the returned summary (``DatasetFile.info``)."""
     if not planned:
         raise LfmError("no sequences to write")
     if views < 1:
         raise LfmError("--views must be at least 1")
     splits = assign_splits([p.name for p in planned], [p.category for p in planned], ratios)
+    skipped: list[tuple[str, str]] = []
     with DatasetWriter(out, attrs=attrs) as writer:
         for p, split in zip(planned, splits, strict=True):
-            seq = p.load()
-            seq.split = split
-            if not seq.views:
-                seq.views = random_views(seq, views, seed)
-            writer.add(seq)
+            try:
+                seq = p.load()
+            except LfmError as e:
+                if not skip_bad:
+                    raise
+                skipped.append((p.name, str(e)))
+                seq = None
+            if seq is not None:
+                seq.split = split
+                if not seq.views:
+                    seq.views = random_views(seq, views, seed, **(camera or {}))
+                writer.add(seq)
             if advance:
                 advance(seq)
+        if len(skipped) == len(planned):
+            raise LfmError(f"every sequence was bad; the first: {skipped[0][1]}")
     with DatasetFile(out) as f:
-        return f.info()
+        return {**f.info(), "skipped": skipped}

@@ -33,6 +33,7 @@ FORMAT = "lfm-dataset"
 VERSION = 1
 SPLITS = ("train", "val", "test")
 VIEW_KINDS = ("real", "synthetic")
+PROJECTIONS = ("perspective", "weak")  # weak: every point of a frame divided by that frame's mean depth
 CHUNK_FRAMES = 256  # rows per HDF5 chunk; uncompressed chunks are read partially, so size only sets index length
 FLUSH_FRAMES = 1 << 15  # rows buffered per array before they are appended to the file
 SEQUENCE_TEXT = ("name", "category", "rig", "split", "units", "up_axis", "source", "license")
@@ -46,6 +47,7 @@ class View:
     points2d: np.ndarray  # (T, J, 2) float32 pixels
     visible: np.ndarray  # (T, J) bool; a visible point has finite 2D and 3D coordinates
     kind: str = "synthetic"  # "real" 2D labels or "synthetic" projections of the 3D points
+    projection: str = "perspective"  # how synthetic 2D was made from the camera: one of PROJECTIONS
 
 
 @dataclass
@@ -91,6 +93,8 @@ def _check_sequence(seq: Sequence) -> None:
             raise DatasetError(f"sequence {seq.name!r}: a view's 2D shape {v.points2d.shape} does not match the 3D")
         if v.kind not in VIEW_KINDS:
             raise DatasetError(f"sequence {seq.name!r}: view kind {v.kind!r} is not one of {VIEW_KINDS}")
+        if v.projection not in PROJECTIONS:
+            raise DatasetError(f"sequence {seq.name!r}: projection {v.projection!r} is not one of {PROJECTIONS}")
         bad = v.visible & ~(np.isfinite(v.points2d).all(-1) & np.isfinite(p).all(-1))
         if bad.any():
             raise DatasetError(
@@ -196,7 +200,14 @@ class DatasetWriter:
             self._array(seq.rig, "visible", (J,), bool).append(view.visible.astype(bool))
             cam = view.camera
             for k, v in dict(
-                sequence=index, start=vstart, kind=view.kind, K=cam.K, R=cam.R, t=cam.t, image_size=cam.image_size
+                sequence=index,
+                projection=view.projection,
+                start=vstart,
+                kind=view.kind,
+                K=cam.K,
+                R=cam.R,
+                t=cam.t,
+                image_size=cam.image_size,
             ).items():
                 self._views[k].append(v)
 
@@ -217,7 +228,8 @@ class DatasetWriter:
         n = len(self._views["sequence"])
         views.create_dataset("sequence", data=np.array(self._views["sequence"], dtype=np.int64))
         views.create_dataset("start", data=np.array(self._views["start"], dtype=np.int64))
-        views.create_dataset("kind", data=np.array(self._views["kind"], dtype=object), dtype=text)
+        for k in ("kind", "projection"):
+            views.create_dataset(k, data=np.array(self._views[k], dtype=object), dtype=text)
         for k, shape, dtype in (
             ("K", (3, 3), np.float64),
             ("R", (3, 3), np.float64),
@@ -332,6 +344,7 @@ class DatasetFile:
                     points2d=self.points(rig.name, "points2d")[vs : vs + length],
                     visible=self.points(rig.name, "visible")[vs : vs + length],
                     kind=str(self.views["kind"][v]),
+                    projection=str(self.views["projection"][v]),
                 )
             )
         return Sequence(
@@ -438,6 +451,8 @@ class DatasetFile:
                 problems.append(f"view {j} of {s['name'][i]!r}: image size {v['image_size'][j]} is not positive")
             if v["kind"][j] not in VIEW_KINDS:
                 problems.append(f"view {j} of {s['name'][i]!r}: kind {v['kind'][j]!r} is not one of {VIEW_KINDS}")
+            if v["projection"][j] not in PROJECTIONS:
+                problems.append(f"view {j} of {s['name'][i]!r}: projection {v['projection'][j]!r} is unknown")
         if problems:
             return problems
         problems += self._validate_points(block)

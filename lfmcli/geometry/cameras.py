@@ -20,9 +20,15 @@ class Camera:
         """World points (..., 3) to camera coordinates (..., 3)."""
         return points @ self.R.T + self.t
 
-    def project(self, points: np.ndarray) -> np.ndarray:
-        """World points (..., 3) to pixels (..., 2); NaN in, NaN out."""
-        return project(self.to_camera(points), self.K)
+    def project(self, points: np.ndarray, projection: str = "perspective") -> np.ndarray:
+        """World points (..., J, 3) to pixels (..., J, 2); NaN in, NaN out. ``projection="weak"`` divides every
+        point of a frame by the frame's mean depth instead of its own."""
+        cam = self.to_camera(points)
+        if projection == "weak":
+            return project_weak(cam, self.K)
+        if projection != "perspective":
+            raise ValueError(f"unknown projection {projection!r}")
+        return project(cam, self.K)
 
     def in_image(self, uv: np.ndarray) -> np.ndarray:
         w, h = self.image_size
@@ -38,6 +44,12 @@ def intrinsics(focal: float, image_size: tuple[int, int]) -> np.ndarray:
 def project(points_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
     """Perspective projection of camera-frame points (..., 3) to pixels (..., 2)."""
     z = points_cam[..., 2:3]
+    return (points_cam[..., :2] / z) @ K[:2, :2].T + K[:2, 2]
+
+
+def project_weak(points_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Weak perspective: the points (..., J, 3) of each frame share that frame's mean depth."""
+    z = np.nanmean(points_cam[..., 2:3], axis=-2, keepdims=True)
     return (points_cam[..., :2] / z) @ K[:2, :2].T + K[:2, 2]
 
 

@@ -33,15 +33,20 @@ def topological_order(parents: Sequence[int]) -> list[int]:
 
 
 def forward_kinematics(
-    rotations: np.ndarray, offsets: np.ndarray, parents: Sequence[int], root_positions: np.ndarray
-) -> np.ndarray:
-    """World joint positions (T, J, 3).
+    rotations: np.ndarray,
+    offsets: np.ndarray,
+    parents: Sequence[int],
+    root_positions: np.ndarray,
+    return_rotations: bool = False,
+):
+    """World joint positions (T, J, 3), and with ``return_rotations`` also world rotations (T, J, 3, 3).
 
     rotations: (T, J, 3) local axis-angle rotation of each joint (applied to its children's offsets);
-    offsets: (J, 3) rest offset of each joint from its parent (the root's is ignored);
+    offsets: (J, 3) or (T, J, 3) rest offset of each joint from its parent (the root's is ignored);
     root_positions: (T, 3).
     """
     T, J = rotations.shape[:2]
+    offsets = np.broadcast_to(offsets, (T, J, 3))
     local = rodrigues(rotations)
     world_rot = np.empty((T, J, 3, 3))
     pos = np.empty((T, J, 3))
@@ -52,8 +57,16 @@ def forward_kinematics(
             pos[:, j] = root_positions
         else:
             world_rot[:, j] = world_rot[:, p] @ local[:, j]
-            pos[:, j] = pos[:, p] + world_rot[:, p] @ offsets[j]
-    return pos
+            pos[:, j] = pos[:, p] + (world_rot[:, p] @ offsets[:, j, :, None])[..., 0]
+    return (pos, world_rot) if return_rotations else pos
+
+
+def depth_levels(parents: Sequence[int]) -> list[np.ndarray]:
+    """Joints grouped by depth in the tree (the root's level first): each level can be posed at once."""
+    depth = [0] * len(parents)
+    for j in topological_order(parents):
+        depth[j] = depth[parents[j]] + 1 if parents[j] >= 0 else 0
+    return [np.flatnonzero(np.array(depth) == d) for d in range(max(depth) + 1)]
 
 
 def bone_offsets(points: np.ndarray, parents: Sequence[int]) -> np.ndarray:
@@ -111,7 +124,7 @@ def refine_bone_lengths(
     parents: Sequence[int],
     sequence_starts: Sequence[int],
     smooth_weight: float = 0.1,
-    steps: int = 200,
+    steps: int = 100,
     lr: float = 0.02,
     device: str = "cpu",
     progress=None,
@@ -142,20 +155,21 @@ def refine_bone_lengths(
     root_init = target[:, root]
     # second differences only where three consecutive frames belong to one sequence
     inner = torch.as_tensor((seq_of_frame[:-2] == seq_of_frame[2:]), device=dev)
-    order = topological_order(parents)
+    levels = [torch.as_tensor(level, device=dev) for level in depth_levels(parents)]
+    parent_of = torch.as_tensor([max(p, 0) for p in parents], device=dev)
 
     def positions() -> torch.Tensor:
+        # one batched step per tree depth instead of one per joint
         local = rodrigues_torch(rot)
-        world: list = [None] * J
-        pos: list = [None] * J
-        for j in order:
-            p = parents[j]
-            if p < 0:
-                world[j], pos[j] = local[:, j], root_init + scale * shift
-            else:
-                world[j] = world[p] @ local[:, j]
-                pos[j] = pos[p] + (world[p] @ offsets[:, j, :, None])[..., 0]
-        return torch.stack(pos, 1)
+        world = torch.zeros(T, J, 3, 3, device=dev)
+        pos = torch.zeros(T, J, 3, device=dev)
+        world = world.index_copy(1, levels[0], local[:, levels[0]])
+        pos = pos.index_copy(1, levels[0], (root_init + scale * shift)[:, None].expand(-1, len(levels[0]), -1))
+        for level in levels[1:]:
+            pw = world[:, parent_of[level]]
+            world = world.index_copy(1, level, pw @ local[:, level])
+            pos = pos.index_copy(1, level, pos[:, parent_of[level]] + (pw @ offsets[:, level, :, None])[..., 0])
+        return pos
 
     def errors(pos: torch.Tensor) -> np.ndarray:
         d = ((pos - target) ** 2).sum(-1).mean(-1).detach().cpu().numpy()

@@ -155,8 +155,9 @@ def _real_views(z, path: Path, shape: tuple[int, ...]) -> list[View]:
     return views
 
 
-def plan(paths: Iterable[str | Path], rig: Rig | None = None) -> list[Planned]:
-    """Plan every sequence of the given files and folders (read lazily, one file at a time)."""
+def plan(paths: Iterable[str | Path], rig: Rig | None = None, skip_bad: bool = False) -> list[Planned]:
+    """Plan every sequence of the given files and folders (read lazily, one file at a time); with ``skip_bad`` a
+    broken file becomes one sequence that fails when loaded, so the writer reports and skips it."""
     planned = []
     cache: dict[Path, list[Sequence]] = {}
 
@@ -171,17 +172,31 @@ def plan(paths: Iterable[str | Path], rig: Rig | None = None) -> list[Planned]:
 
     for path, root in find_files(paths, ".npz"):
         name = path.relative_to(root).with_suffix("").as_posix()
-        z = _open(path)
-        category = _text(z, "category")
-        count = 1
-        if float(z["fps"]) <= 0:
-            try:
-                count = _header_shape(path, "points3d")[0]
-            except (KeyError, ValueError, zipfile.BadZipFile) as e:
-                raise LfmError(f"cannot read points3d ({e})", path) from None
-            width = len(str(count - 1))
-            names = [f"{name}/{t:0{width}d}" for t in range(count)]
-        else:
-            names = [name]
-        planned += [Planned(n, category, loader(path, name, i)) for i, n in enumerate(names)]
+        try:
+            planned += _plan_file(path, name, loader)
+        except LfmError as e:
+            if not skip_bad:
+                raise
+            planned.append(Planned(name, "", _failing(e)))  # reported and skipped when written
     return planned
+
+
+def _failing(error: LfmError):
+    def load() -> Sequence:
+        raise error
+
+    return load
+
+
+def _plan_file(path: Path, name: str, loader) -> list[Planned]:
+    z = _open(path)
+    category = _text(z, "category")
+    names = [name]
+    if float(z["fps"]) <= 0:
+        try:
+            count = _header_shape(path, "points3d")[0]
+        except (KeyError, ValueError, zipfile.BadZipFile) as e:
+            raise LfmError(f"cannot read points3d ({e})", path) from None
+        width = len(str(count - 1))
+        names = [f"{name}/{t:0{width}d}" for t in range(count)]
+    return [Planned(n, category, loader(path, name, i)) for i, n in enumerate(names)]

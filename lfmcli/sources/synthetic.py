@@ -1,19 +1,23 @@
 """A seeded zoo of procedural articulated creatures with procedural motions, needing no download.
 
 Each creature is a kinematic tree with random proportions (bipeds, quadrupeds, birds and many-legged crawlers, with
-varying tail and leg counts, so joint counts differ), animated by forward kinematics: legs swing in gait phases,
-wings flap, tails and spines sway, the body travels and turns. World frame: y up, x forward, metres.
+varying tail, neck and leg counts, so joint counts differ), animated by forward kinematics: legs swing in gait
+phases, wings flap, tails and spines sway, the body travels and turns. World frame: y up, x forward, metres.
+
+Each animated creature gets a skinned tube mesh (a ring-sectioned tube around every bone, each vertex carried
+rigidly by its bone) written as a DeformingThings4D ``.anime`` file, plus a marker file whose groups are half-rings
+of surface vertices around each joint. The dataset is then built by exactly the AnimalSyn3D path: marker joints
+(which drift as joints bend, like real surface markers), inverse-kinematics bone refinement, random cameras.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from ..data.build import Planned
-from ..data.format import Sequence
 from ..errors import LfmError
 from ..geometry.kinematics import forward_kinematics
 from ..rigs import Rig
@@ -150,8 +154,8 @@ def make_creature(kind: str, rng: np.random.Generator) -> Creature:
     return c
 
 
-def animate(c: Creature, motion: str, frames: int, fps: float, rng: np.random.Generator) -> np.ndarray:
-    """(frames, J, 3) world positions of ``c`` performing ``motion``."""
+def animate(c: Creature, motion: str, frames: int, fps: float, rng: np.random.Generator):
+    """World positions (frames, J, 3) and rotations (frames, J, 3, 3) of ``c`` performing ``motion``."""
     if motion not in MOTIONS:
         raise LfmError(f"unknown motion {motion!r}; choose from {', '.join(MOTIONS)}")
     t = np.arange(frames) / fps
@@ -183,44 +187,90 @@ def animate(c: Creature, motion: str, frames: int, fps: float, rng: np.random.Ge
     step = np.concatenate([[0], np.diff(t)])[:, None] * speed * heading
     root = np.cumsum(step, 0) + Y * (c.height + 0.03 * c.height * np.sin(2 * w[:, 0]))[:, None]
     rot[:, 0, 1] = yaw
-    return forward_kinematics(rot, np.stack(c.offsets), c.parents, root).astype(np.float32)
+    return forward_kinematics(rot, np.stack(c.offsets), c.parents, root, return_rotations=True)
 
 
-def plan(
+RING = 8  # vertices per ring of a bone's tube
+RING_STEPS = (0.0, 1 / 3, 2 / 3, 1.0)  # ring positions along each bone
+
+
+def _ring_frame(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    helper = X if abs(d @ X) < 0.9 else Y
+    u = helper - (helper @ d) * d
+    u /= np.linalg.norm(u)
+    return u, np.cross(d, u)
+
+
+def skin(creature: Creature, positions: np.ndarray, rotations: np.ndarray, rest: np.ndarray):
+    """Tube mesh of the creature in every frame: vertices (T, V, 3), faces (F, 3), and marker vertex groups per joint.
+
+    positions/rotations: world joint positions (T, J, 3) and rotations (T, J, 3, 3) from forward kinematics;
+    rest: (J, 3) joint positions in the rest pose (all rotations zero).
+    """
+    parents = creature.parents
+    verts, faces, bone_of = [], [], []
+    near: list[list[int]] = [[] for _ in parents]  # half-ring vertices around each joint
+    theta = 2 * np.pi * np.arange(RING) / RING
+    for c, p in enumerate(parents):
+        if p < 0:
+            continue
+        d = rest[c] - rest[p]
+        length = np.linalg.norm(d)
+        u, w = _ring_frame(d / length)
+        radius = max(0.12 * length, 0.005)
+        base = len(verts)
+        for k, step in enumerate(RING_STEPS):
+            for a in theta:
+                verts.append(rest[p] + step * d + radius * (np.cos(a) * u + np.sin(a) * w))
+                bone_of.append(p)  # a bone moves with its parent joint's rotation
+                if a < np.pi and step in (0.0, 1.0):
+                    near[p if step == 0.0 else c].append(len(verts) - 1)
+            if k:
+                for i in range(RING):
+                    a0, a1 = base + (k - 1) * RING + i, base + (k - 1) * RING + (i + 1) % RING
+                    faces += [(a0, a1, a1 + RING), (a0, a1 + RING, a0 + RING)]
+    verts = np.array(verts)
+    bone_of = np.array(bone_of)
+    local = verts - rest[bone_of]  # (V, 3) from the carrying joint, in the rest pose
+    animated = positions[:, bone_of] + np.einsum("tvij,vj->tvi", rotations[:, bone_of], local)
+    return animated.astype(np.float32), np.array(faces, np.int32), [np.array(g) for g in near]
+
+
+def write_zoo(
+    folder: Path,
     creatures: int = 12,
     motions_per_creature: int = 2,
     frames: int = 90,
     fps: float = 30.0,
     seed: int = 0,
     kinds: Seq[str] = KINDS,
-) -> list[Planned]:
-    """``creatures`` random creatures (kinds in turn), each performing ``motions_per_creature`` motions."""
+) -> list[Path]:
+    """Write the zoo as DeformingThings4D-style ``<character>_<motion>/<character>_<motion>.anime`` files plus
+    ``markers/<character>.yaml``; returns the .anime paths."""
+    from .animalsyn3d import MarkerSet
+    from .anime import AnimeMesh, write_anime
+
     if creatures < 1 or frames < 1 or motions_per_creature < 1:
         raise LfmError("--creatures, --frames and --motions must be at least 1")
     for kind in kinds:
         if kind not in KINDS:
             raise LfmError(f"unknown creature kind {kind!r}; choose from {', '.join(KINDS)}")
-    planned = []
+    (folder / "markers").mkdir(parents=True, exist_ok=True)
+    paths = []
     for i in range(creatures):
         kind = kinds[i % len(kinds)]
+        creature = make_creature(kind, np.random.default_rng([seed, i]))
+        character = f"{kind}{i:03d}"
+        offsets = np.stack(creature.offsets)
+        rest = forward_kinematics(np.zeros((1, len(offsets), 3)), offsets, creature.parents, np.zeros((1, 3)))[0]
         for m in range(motions_per_creature):
             motion = MOTIONS[(i + m) % len(MOTIONS)]
-            name = f"{kind}_{i:03d}/{motion}"
-
-            def load(i=i, m=m, kind=kind, motion=motion, name=name) -> Sequence:
-                creature = make_creature(kind, np.random.default_rng([seed, i]))
-                points = animate(creature, motion, frames, fps, np.random.default_rng([seed, i, m]))
-                return Sequence(
-                    name=name,
-                    category=kind,
-                    rig=creature.rig(),
-                    points3d=points,
-                    fps=fps,
-                    up_axis="y",
-                    units="m",
-                    source="lfm procedural zoo",
-                    license="generated",
-                )
-
-            planned.append(Planned(name, kind, load))
-    return planned
+            pos, rot = animate(creature, motion, frames, fps, np.random.default_rng([seed, i, m]))
+            vertices, faces, groups = skin(creature, pos, rot, rest)
+            path = folder / f"{character}_{motion}" / f"{character}_{motion}.anime"
+            path.parent.mkdir(exist_ok=True)
+            write_anime(path, AnimeMesh(vertices, faces))
+            paths.append(path)
+        marker_set = MarkerSet(character=character, rig=creature.rig(), groups=groups, category=kind, up_axis="y")
+        marker_set.save(folder / "markers" / f"{character}.yaml")
+    return paths
