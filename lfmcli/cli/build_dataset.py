@@ -26,7 +26,19 @@ app = typer.Typer(
 OUTPUT = typer.Option(..., "-o", "--output", help="The dataset file to write (replaced if it exists).")
 VIEWS = typer.Option(1, "--views", help="Random cameras per sequence that has no real cameras.")
 SEED = typer.Option(0, "--seed", help="Seed for cameras (and generated data): same seed, same file.")
-SPLIT = typer.Option("0.8,0.1,0.1", "--split", help="Train,val,test ratios; whole sequences are split, per category.")
+
+
+def _ratios(text: str) -> str:
+    try:
+        parse_ratios(text)
+    except LfmError as e:
+        raise typer.BadParameter(str(e)) from None
+    return text
+
+
+SPLIT = typer.Option(
+    "0.8,0.1,0.1", "--split", callback=_ratios, help="Train,val,test ratios; whole sequences are split, per category."
+)
 
 
 SKIP_BAD = typer.Option(False, "--skip-bad", help="Report and skip bad source files instead of stopping.")
