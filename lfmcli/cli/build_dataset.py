@@ -122,6 +122,75 @@ def bvh(
     _write(output, planned, views, seed, split, {"builder": "bvh"}, skip_bad=skip_bad)
 
 
+@app.command()
+def h36m(
+    positions_3d: Path = typer.Argument(..., help="VideoPose3D data_3d_h36m.npz (positions_3d, metres)."),
+    output: Path = OUTPUT,
+    positions_2d: Path = typer.Option(
+        None, "--2d", help="VideoPose3D data_2d_h36m_<detections>.npz: the 4 real views."
+    ),
+    joints: int = typer.Option(17, "--joints", help="17 (the usual reduction) or 32."),
+    train: str = typer.Option("S1,S5,S6,S7,S8", "--train-subjects", help="Subjects in the train split."),
+    test: str = typer.Option("S9,S11", "--test-subjects", help="Subjects in the test split."),
+    views: int = VIEWS,
+    seed: int = SEED,
+) -> None:
+    """Import Human3.6M as prepared by VideoPose3D (its DATASETS.md tells how; the data needs a Human3.6M licence).
+
+    With --2d, the four real cameras are kept and calibrated from the 2D/3D pairs; without it, --views random
+    cameras. Subjects are split as given (S1, S5-S8 train; S9, S11 test by default).
+
+    Example: [cyan]lfm build-dataset h36m data_3d_h36m.npz --2d data_2d_h36m_cpn_ft_h36m_dbb.npz -o h36m.h5[/]
+    """
+    from ..sources import h36m as source
+
+    subjects = (
+        tuple(x.strip() for x in train.split(",") if x.strip()),
+        tuple(x.strip() for x in test.split(",") if x.strip()),
+    )
+    planned = source.plan(
+        positions_3d, positions_2d, joints=joints, train_subjects=subjects[0], test_subjects=subjects[1]
+    )
+    _write(output, planned, views, seed, "0.8,0.1,0.1", {"builder": "h36m"})
+
+
+@app.command()
+def h3wb(
+    paths: list[Path] = typer.Argument(..., help="H3WB 2D-to-3D JSON files (133 COCO-WholeBody joints)."),
+    output: Path = OUTPUT,
+    split: str = SPLIT,
+    skip_bad: bool = SKIP_BAD,
+) -> None:
+    """Import H3WB whole-body samples (keypoints_2d, keypoints_3d in millimetres); each sample's camera is
+    calibrated from its own 2D/3D pairs. A file named *train*, *val* or *test* sets the split of its samples.
+
+    Example: [cyan]lfm build-dataset h3wb 2Dto3D_train.json -o h3wb.h5[/]
+    """
+    from ..sources import h36m as source
+
+    _write(output, source.plan_h3wb(paths), 1, 0, split, {"builder": "h3wb"}, skip_bad=skip_bad)
+
+
+@app.command()
+def pascal3d(
+    paths: list[Path] = typer.Argument(..., help="C3DPO keypoint JSON files (pascal3d_train.json, ...)."),
+    output: Path = OUTPUT,
+    rig: str = typer.Option(None, "--rig", help="Rig of the keypoints, for C3DPO files without PASCAL3D+ classes."),
+    split: str = SPLIT,
+    skip_bad: bool = SKIP_BAD,
+) -> None:
+    """Import C3DPO keypoint JSON: PASCAL3D+ samples become one rig per class (pascal3d_<class>); each sample keeps
+    its real 2D with a weak-perspective camera fitted to its camera-frame 3D. Files named *train*/*val*/*test* set
+    the split. Download the C3DPO files as its README describes.
+
+    Example: [cyan]lfm build-dataset pascal3d pascal3d_train.json pascal3d_val.json -o pascal3d.h5[/]
+    """
+    from ..sources import pascal3d as source
+
+    planned = source.plan(paths, rig=get_rig(rig) if rig else None)
+    _write(output, planned, 1, 0, split, {"builder": "pascal3d"}, skip_bad=skip_bad)
+
+
 FPS = typer.Option(30.0, "--fps", help="Frame rate of the animations.")
 SMOOTH = typer.Option(0.1, "--smooth", help="Weight of the temporal smoothness term in bone refinement.")
 IK_STEPS = typer.Option(100, "--ik-steps", help="Adam steps of the bone-length refinement.")

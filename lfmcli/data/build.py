@@ -4,6 +4,7 @@ and streaming the sequences into one dataset file."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from collections.abc import Sequence as Seq
@@ -19,11 +20,20 @@ from .format import SPLITS, DatasetFile, DatasetWriter, Sequence, View
 
 @dataclass
 class Planned:
-    """A sequence known by name and category before its points are loaded (splits are planned from these)."""
+    """A sequence known by name and category before its points are loaded (splits are planned from these).
+    ``split`` fixes the split where the source defines one (a benchmark's train and test subjects, say)."""
 
     name: str
     category: str
     load: Callable[[], Sequence]
+    split: str | None = None
+
+
+def split_from_name(path: Path) -> str | None:
+    """train, val or test when a source file's name says so (pascal3d_val.json, 2Dto3D_train.json), else None."""
+    words = set(re.split(r"[^a-z]+", path.stem.lower()))
+    found = [s for s in SPLITS if s in words or (s == "val" and "validation" in words)]
+    return found[0] if len(found) == 1 else None
 
 
 def parse_ratios(text: str) -> tuple[float, float, float]:
@@ -98,7 +108,12 @@ def write_dataset(
         raise LfmError("no sequences to write")
     if views < 1:
         raise LfmError("--views must be at least 1")
-    splits = assign_splits([p.name for p in planned], [p.category for p in planned], ratios)
+    free = [i for i, p in enumerate(planned) if p.split is None]
+    splits = [p.split for p in planned]
+    for i, split in zip(
+        free, assign_splits([planned[i].name for i in free], [planned[i].category for i in free], ratios), strict=True
+    ):
+        splits[i] = split
     skipped: list[tuple[str, str]] = []
     with DatasetWriter(out, attrs=attrs) as writer:
         for p, split in zip(planned, splits, strict=True):

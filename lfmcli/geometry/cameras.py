@@ -115,3 +115,68 @@ def random_orbit_camera(
     yaw = rng.uniform(0, 2 * np.pi)
     elevation = np.deg2rad(rng.uniform(*elevation_deg))
     return orbit_camera(points, up_axis, yaw, elevation, **kwargs)
+
+
+def calibrate(points: np.ndarray, uv: np.ndarray, image_size: tuple[int, int]) -> tuple[Camera, float]:
+    """The perspective camera that best maps world points (N, 3) to pixels (N, 2), by the normalised direct linear
+    transform and an RQ split of the projection matrix into K (positive focal lengths) and R, t. Returns the camera
+    and its RMS reprojection error in pixels. Needs at least six points not all in one plane."""
+    from scipy.linalg import rq
+
+    ok = np.isfinite(points).all(-1) & np.isfinite(uv).all(-1)
+    X, x = points[ok].astype(float), uv[ok].astype(float)
+    if len(X) < 6:
+        raise ValueError(f"{len(X)} usable point pairs; calibration needs at least 6")
+
+    def normaliser(p: np.ndarray) -> np.ndarray:  # centre and scale for a well-conditioned system (Hartley)
+        c = p.mean(0)
+        s = np.sqrt(p.shape[1]) / max(np.linalg.norm(p - c, axis=1).mean(), 1e-12)
+        T = np.eye(p.shape[1] + 1)
+        T[:-1, :-1] *= s
+        T[:-1, -1] = -s * c
+        return T
+
+    T3, T2 = normaliser(X), normaliser(x)
+    Xh = np.c_[X, np.ones(len(X))] @ T3.T
+    xh = np.c_[x, np.ones(len(x))] @ T2.T
+    zero = np.zeros_like(Xh)
+    A = np.concatenate([np.c_[Xh, zero, -xh[:, :1] * Xh], np.c_[zero, Xh, -xh[:, 1:2] * Xh]])
+    _, sv, vt = np.linalg.svd(A)
+    if sv[-2] < 1e-9 * sv[0]:
+        raise ValueError("the points are degenerate (coplanar or collinear): no unique camera")
+    P = np.linalg.inv(T2) @ vt[-1].reshape(3, 4) @ T3
+    K, R = rq(P[:, :3])
+    D = np.diag(np.sign(np.diag(K)))
+    K, R = K @ D, D @ R
+    t = np.linalg.solve(K, P[:, 3])
+    if np.linalg.det(R) < 0:  # P is known up to sign: take the one with a proper rotation
+        R, t = -R, -t
+    K = K / K[2, 2]
+    # with the sign fixed, points must lie in front of the camera
+    if np.median((X @ R.T + t)[:, 2]) < 0:
+        raise ValueError("calibration put the points behind the camera")
+    cam = Camera(K=K, R=R, t=t, image_size=(int(image_size[0]), int(image_size[1])))
+    rms = float(np.sqrt(((cam.project(X) - x) ** 2).sum(-1).mean()))
+    return cam, rms
+
+
+def weak_camera(points_cam: np.ndarray, uv: np.ndarray, image_size: tuple[int, int], focal: float = 1000.0) -> Camera:
+    """A weak-perspective camera for camera-frame points (N, 3): the least-squares scale s and centre c of
+    uv = s * (x, y) + c, expressed as K (``focal``) and a depth offset so that ``project(..., "weak")`` gives it."""
+    ok = np.isfinite(points_cam).all(-1) & np.isfinite(uv).all(-1)
+    xy, x = points_cam[ok, :2], uv[ok]
+    if len(xy) < 2:
+        raise ValueError("a weak-perspective fit needs at least two points")
+    A = np.c_[xy.reshape(-1), np.tile(np.eye(2), (len(xy), 1))]
+    (s, cx, cy), *_ = np.linalg.lstsq(A, x.reshape(-1), rcond=None)
+    if abs(s) < 1e-12:
+        raise ValueError("the points do not spread: no scale can be fitted")
+    K = intrinsics(focal, image_size)
+    K[0, 2], K[1, 2] = cx, cy
+    if s < 0:  # image axes flipped against the camera frame: a half turn about the optical axis
+        R, s = np.diag([-1.0, -1.0, 1.0]), -s
+    else:
+        R = np.eye(3)
+    # project_weak divides by the mean depth of every point with 3D, visible or not: match that mean
+    depth = focal / s - np.nanmean(points_cam[np.isfinite(points_cam).all(-1), 2])
+    return Camera(K=K, R=R, t=np.array([0.0, 0.0, depth]), image_size=(int(image_size[0]), int(image_size[1])))

@@ -1,0 +1,198 @@
+"""Human3.6M, as prepared by VideoPose3D, and the H3WB whole-body annotations.
+
+VideoPose3D files (download and prepare them as its DATASETS.md describes; they are pickled dictionaries):
+- ``data_3d_h36m.npz``: ``positions_3d[subject][action]`` (T, 32, 3) world coordinates in metres (z up);
+- ``data_2d_h36m_<detections>.npz`` (optional): ``positions_2d[subject][action][camera]`` (T, 17, 2) pixels for the
+  four cameras, and ``metadata``.
+With 2D, each of the four cameras becomes a real view; its K, R, t are calibrated from all 2D/3D pairs of that
+subject and camera (DLT), so no calibration file is needed. Without 2D, random cameras are used.
+Subjects S1, S5, S6, S7, S8 are train and S9, S11 test by default.
+
+H3WB (``2Dto3D_train.json`` and the like): ``{sample_id: {"keypoints_2d": {joint: {x, y}}, "keypoints_3d":
+{joint: {x, y, z}}}}`` with the 133 COCO-WholeBody joints, 3D in millimetres; each sample is one static frame whose
+camera is calibrated from its own 133 pairs.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Sequence as Seq
+from pathlib import Path
+
+import numpy as np
+
+from ..data.build import Planned, split_from_name
+from ..data.format import Sequence, View
+from ..errors import LfmError
+from ..geometry.cameras import calibrate
+from ..rigs import get_rig
+
+KEEP_17 = [0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27]  # the 17-joint subset of the 32
+TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
+TEST_SUBJECTS = ("S9", "S11")
+IMAGE_SIZE = (1000, 1002)  # cameras 54138969 and 60457274 are 1000x1002, the others 1000x1000: use the larger
+FPS = 50.0
+
+
+def _load_pickled(path: Path, key: str):
+    # VideoPose3D stores nested dicts as pickled object arrays: only load files you trust
+    try:
+        with np.load(path, allow_pickle=True) as z:
+            if key not in z.files:
+                raise LfmError(f"no {key!r} array; is this a VideoPose3D Human3.6M file?", path)
+            return z[key].item(), (z["metadata"].item() if "metadata" in z.files else {})
+    except FileNotFoundError:
+        raise LfmError("no such file", path) from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise LfmError(f"not a readable .npz file ({e})", path) from None
+
+
+def plan(
+    positions_3d: Path,
+    positions_2d: Path | None = None,
+    joints: int = 17,
+    train_subjects: Seq[str] = TRAIN_SUBJECTS,
+    test_subjects: Seq[str] = TEST_SUBJECTS,
+) -> list[Planned]:
+    """One sequence per subject and action; real views when a 2D file is given."""
+    if joints not in (17, 32):
+        raise LfmError("--joints must be 17 or 32")
+    data3d, _ = _load_pickled(positions_3d, "positions_3d")
+    data2d = None
+    if positions_2d is not None:
+        if joints != 17:
+            raise LfmError("2D detections have the 17 joints; use --joints 17 with a 2D file", positions_2d)
+        data2d, meta = _load_pickled(positions_2d, "positions_2d")
+        if meta.get("num_joints", 17) != 17:
+            raise LfmError(f"2D file has {meta.get('num_joints')} joints, expected 17", positions_2d)
+    rig = get_rig("h36m_17" if joints == 17 else "h36m_32")
+    planned = []
+    for subject in sorted(data3d):
+        split = "test" if subject in test_subjects else "train" if subject in train_subjects else None
+        if split is None:
+            continue
+        actions = data3d[subject]
+        cameras = _calibrate_subject(subject, actions, data2d, positions_2d) if data2d is not None else None
+        for action in sorted(actions):
+
+            def load(subject=subject, action=action, cameras=cameras) -> Sequence:
+                return _sequence(subject, action, data3d, data2d, cameras, rig, positions_3d)
+
+            planned.append(Planned(f"{subject}/{action}", "human", load, split=split))
+    if not planned:
+        raise LfmError(f"no subject of {list(train_subjects) + list(test_subjects)} found", positions_3d)
+    return planned
+
+
+def _points(data3d, subject, action, rig, path) -> np.ndarray:
+    p = np.asarray(data3d[subject][action], dtype=np.float32)
+    if p.ndim != 3 or p.shape[1:] != (32, 3):
+        raise LfmError(f"{subject}/{action}: positions_3d has shape {p.shape}, expected (T, 32, 3)", path)
+    return p[:, KEEP_17] if rig.num_joints == 17 else p
+
+
+def _pairs(data3d, data2d, subject, action, cam, path2d):
+    uv = np.asarray(data2d[subject][action][cam], dtype=np.float32)[..., :2]
+    xyz = np.asarray(data3d[subject][action], dtype=np.float32)[:, KEEP_17]
+    if uv.ndim != 3 or uv.shape[1] != 17:
+        raise LfmError(f"{subject}/{action} camera {cam}: 2D has shape {uv.shape}, expected (T, 17, 2)", path2d)
+    T = min(len(uv), len(xyz))  # the prepared 2D is sometimes a frame or two longer
+    return xyz[:T], uv[:T]
+
+
+def _calibrate_subject(subject, actions, data2d, path2d):
+    if subject not in data2d:
+        raise LfmError(f"no 2D for subject {subject}", path2d)
+    counts = {len(data2d[subject][a]) for a in actions if a in data2d[subject]}
+    if len(counts) != 1:
+        raise LfmError(f"{subject}: actions disagree on the number of cameras ({sorted(counts)})", path2d)
+    cameras = []
+    for cam in range(counts.pop()):
+        pairs = [_pairs({subject: actions}, data2d, subject, a, cam, path2d) for a in actions if a in data2d[subject]]
+        xyz = np.concatenate([p[0][::10] for p in pairs]).reshape(-1, 3)  # every 10th frame is plenty
+        uv = np.concatenate([p[1][::10] for p in pairs]).reshape(-1, 2)
+        try:
+            cameras.append(calibrate(xyz, uv, IMAGE_SIZE)[0])
+        except ValueError as e:
+            raise LfmError(f"{subject} camera {cam}: cannot calibrate ({e})", path2d) from None
+    return cameras
+
+
+def _sequence(subject, action, data3d, data2d, cameras, rig, path3d) -> Sequence:
+    points = _points(data3d, subject, action, rig, path3d)
+    views = []
+    if cameras is not None:
+        uvs = [_pairs(data3d, data2d, subject, action, cam, None)[1] for cam in range(len(cameras))]
+        T = min([len(points)] + [len(uv) for uv in uvs])
+        points = points[:T]
+        for camera, uv in zip(cameras, uvs, strict=True):
+            visible = np.isfinite(uv[:T]).all(-1) & np.isfinite(points).all(-1)
+            views.append(View(camera=camera, points2d=uv[:T], visible=visible, kind="real"))
+    return Sequence(
+        name=f"{subject}/{action}",
+        category="human",
+        rig=rig,
+        points3d=points,
+        fps=FPS,
+        up_axis="z",
+        units="m",
+        source="Human3.6M (Ionescu et al. 2014), VideoPose3D preparation",
+        license="Human3.6M licence: research only",
+        views=views,
+    )
+
+
+def _coords(block, keys: str, path: Path, sample: str) -> np.ndarray:
+    """{joint_id: {x, y[, z]}} or a list of [x, y(, z)] -> (133, len(keys)), NaN for missing joints."""
+    out = np.full((133, len(keys)), np.nan)
+    items = block.items() if isinstance(block, dict) else enumerate(block)
+    for j, v in items:
+        try:
+            out[int(j)] = [v[k] for k in keys] if isinstance(v, dict) else list(v)[: len(keys)]
+        except (KeyError, ValueError, TypeError, IndexError):
+            raise LfmError(f"sample {sample}: joint {j!r} is not {{{', '.join(keys)}}}", path) from None
+    return out
+
+
+def plan_h3wb(paths: Seq[Path], units: float = 0.001) -> list[Planned]:
+    """One static sample per H3WB entry (split taken from the file name when it says train/val/test)."""
+    planned = []
+    rig = get_rig("coco_wholebody_133")
+    for path in map(Path, paths):
+        try:
+            doc = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise LfmError("no such file", path) from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise LfmError(f"malformed JSON ({e})", path) from None
+        if not isinstance(doc, dict) or not doc:
+            raise LfmError("expected an object of samples keyed by sample id", path)
+        split = split_from_name(path)
+        for sid, entry in doc.items():
+            if not isinstance(entry, dict) or "keypoints_2d" not in entry or "keypoints_3d" not in entry:
+                raise LfmError(f"sample {sid}: needs keypoints_2d and keypoints_3d", path)
+
+            def load(entry=entry, sid=sid, path=path) -> Sequence:
+                uv = _coords(entry["keypoints_2d"], "xy", path, sid).astype(np.float32)
+                xyz = (_coords(entry["keypoints_3d"], "xyz", path, sid) * units).astype(np.float32)
+                try:
+                    camera, _ = calibrate(xyz, uv, (1000, 1002))
+                except ValueError as e:
+                    raise LfmError(f"sample {sid}: cannot calibrate its camera ({e})", path) from None
+                visible = np.isfinite(uv).all(-1) & np.isfinite(xyz).all(-1)
+                return Sequence(
+                    name=f"{path.stem}/{sid}",
+                    category="human",
+                    rig=rig,
+                    points3d=xyz[None],
+                    fps=0.0,
+                    up_axis="y",
+                    units="m",
+                    source="H3WB (Zhu et al. 2023) on Human3.6M",
+                    license="Human3.6M licence: research only",
+                    views=[View(camera, uv[None], visible[None], "real")],
+                )
+
+            planned.append(Planned(f"{path.stem}/{sid}", "human", load, split=split))
+    return planned
