@@ -56,6 +56,8 @@ def test_roundtrip_several_rigs_sequences_and_static_samples(tmp_path, rng):
         s = f.sample(50 + 3)
         assert (s["sequence"], s["view"], s["frame"]) == (0, 1, 3)
         np.testing.assert_array_equal(s["points3d"], seqs[0].points3d[3])
+        cam = seqs[0].views[1].camera
+        np.testing.assert_allclose(s["points3d_camera"], cam.to_camera(seqs[0].points3d[3]), rtol=1e-5, atol=1e-5)
         s = f.sample(f.num_samples - 1)
         assert (s["sequence"], s["frame"]) == (3, 19) and s["rig"] == "h36m_17"
 

@@ -368,10 +368,13 @@ class DatasetFile:
         i = int(self.views["sequence"][v])
         rig = self.sequences["rig"][i]
         row2d = int(self.views["start"][v]) + frame
+        points3d = self.points(rig, "points3d")[int(self.sequences["start"][i]) + frame]
         return {
             "points2d": self.points(rig, "points2d")[row2d],
             "visible": self.points(rig, "visible")[row2d],
-            "points3d": self.points(rig, "points3d")[int(self.sequences["start"][i]) + frame],
+            "points3d": points3d,
+            "points3d_camera": points3d @ self.views["R"][v].T.astype(np.float32)
+            + self.views["t"][v].astype(np.float32),
             "rig": rig,
             "sequence": i,
             "view": v,
