@@ -98,3 +98,14 @@ def test_real_data_builds_with_every_category(cli, tmp_path, shared_data):
 def test_missing_things_exit_1(cli, args):
     r = cli(*args)
     assert r.exit_code == 1 and "error:" in r.stderr
+
+
+def test_skip_bad_keeps_the_good_files(cli, tmp_path, write_interchange, rng):
+    write_interchange(tmp_path / "good.npz", rng.normal(size=(6, 3, 3)), ["a", "b", "c"], [-1, 0, 1])
+    (tmp_path / "bad.npz").write_bytes(b"junk")
+    out = tmp_path / "out.h5"
+    assert cli("build-dataset", "npz", tmp_path, "-o", out).exit_code == 1 and not out.exists()
+    r = cli("build-dataset", "npz", tmp_path, "-o", out, "--skip-bad")
+    assert r.exit_code == 0, r.output
+    assert "skipped bad" in r.stderr and "bad.npz" in r.stderr
+    assert json.loads(cli("dataset", "info", out, "--json").stdout)["sequences"] == 1

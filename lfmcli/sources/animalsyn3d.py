@@ -21,7 +21,6 @@ Animations are found as ``<character>_<action>/<character>_<action>.anime``.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -39,7 +38,7 @@ from ..geometry.cameras import Camera
 from ..geometry.kinematics import bone_offsets, refine_bone_lengths
 from ..rigs import Rig, RigError, get_rig, shipped_rigs
 from .anime import read_anime
-from .npz import find_files
+from .common import find_files, read_json
 
 
 @dataclass
@@ -121,12 +120,7 @@ def load_markers(path: str | Path) -> MarkerSet:
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise LfmError("no such file", path) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise LfmError(f"malformed JSON ({e})", path) from None
+    doc = read_json(path)
     if not isinstance(doc, dict):
         raise LfmError("expected a JSON object", path)
     return doc

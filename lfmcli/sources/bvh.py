@@ -18,7 +18,7 @@ from ..data.build import Planned
 from ..data.format import Sequence
 from ..errors import LfmError
 from ..rigs import Rig, match_rig
-from .npz import find_files
+from .common import find_files
 
 CMU_UNIT = 0.056444  # metres per CMU BVH unit: (1 / 0.45) inch
 AXES = {"Xrotation": "X", "Yrotation": "Y", "Zrotation": "Z"}

@@ -15,7 +15,6 @@ camera is calibrated from its own 133 pairs.
 
 from __future__ import annotations
 
-import json
 import zipfile
 from collections.abc import Sequence as Seq
 from pathlib import Path
@@ -27,6 +26,7 @@ from ..data.format import Sequence, View
 from ..errors import LfmError
 from ..geometry.cameras import calibrate
 from ..rigs import get_rig
+from .common import read_json
 
 KEEP_17 = [0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27]  # the 17-joint subset of the 32
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
@@ -160,12 +160,7 @@ def plan_h3wb(paths: Seq[Path], units: float = 0.001) -> list[Planned]:
     planned = []
     rig = get_rig("coco_wholebody_133")
     for path in map(Path, paths):
-        try:
-            doc = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise LfmError("no such file", path) from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise LfmError(f"malformed JSON ({e})", path) from None
+        doc = read_json(path)
         if not isinstance(doc, dict) or not doc:
             raise LfmError("expected an object of samples keyed by sample id", path)
         split = split_from_name(path)

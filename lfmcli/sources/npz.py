@@ -18,24 +18,10 @@ from ..data.format import Sequence, View
 from ..errors import LfmError
 from ..geometry.cameras import Camera
 from ..rigs import Rig, RigError, match_rig
+from .common import find_files
 
 REQUIRED = ("points3d", "joint_names", "parents", "fps", "category", "up_axis")
 VIEW_KEYS = ("points2d", "K", "R", "t", "image_size")
-
-
-def find_files(paths: Iterable[str | Path], suffix: str) -> list[tuple[Path, Path]]:
-    """(file, root) pairs: files given directly, and files with ``suffix`` found recursively in folders."""
-    found = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found += [(f, p) for f in sorted(p.rglob(f"*{suffix}"))]
-        elif p.is_file():
-            found.append((p, p.parent))
-        else:
-            raise LfmError("no such file or folder", p)
-    if not found:
-        raise LfmError(f"no {suffix} files found in {', '.join(map(str, paths))}")
-    return found
 
 
 def _header_shape(path: Path, key: str) -> tuple[int, ...]:

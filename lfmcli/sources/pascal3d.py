@@ -9,7 +9,6 @@ Every sample is a static frame; its camera is the weak-perspective fit of the 2D
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from ..data.format import Sequence, View
 from ..errors import LfmError
 from ..geometry.cameras import weak_camera
 from ..rigs import Rig, get_rig
+from .common import read_json
 
 # class order of the stacked PASCAL3D+ layout (C3DPO), with keypoints per class
 P3D_CLASSES = {
@@ -40,12 +40,7 @@ P3D_TOTAL = sum(P3D_CLASSES.values())
 
 
 def _samples(path: Path) -> list:
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise LfmError("no such file", path) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise LfmError(f"malformed JSON ({e})", path) from None
+    doc = read_json(path)
     if isinstance(doc, dict) and "data" in doc:
         doc = doc["data"]
     if not isinstance(doc, list) or not doc:
