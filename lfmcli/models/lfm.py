@@ -1,0 +1,156 @@
+"""3D-LFM (Dabhi et al. 2023) and the space-time lifting model (Fusco et al. 2024).
+
+Both take 2D keypoints with masks and an adjacency, and return a canonical 3D shape per joint (defined up to a
+similarity transform; training aligns it to the ground truth by Procrustes). No joint identity is used anywhere:
+permuting the joints (and the adjacency with them) permutes the output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+
+from .encoding import FourierFeatures, MLPEmbedding
+from .layers import HybridLayer, TemporalLayer
+
+
+@dataclass
+class ModelConfig:
+    kind: str = "lfm"  # lfm (single frame) or spacetime
+    dim: int = 64
+    heads: int = 4
+    layers: int = 4  # hybrid (space) layers
+    mlp_ratio: int = 2
+    encoding: str = "fourier"  # fourier (frozen random features) or mlp (learned, the ablation)
+    sigma: float = 1.0  # scale of the random Fourier frequencies
+    attention: str = "hybrid"  # hybrid, local (graph only) or global (self-attention only)
+    motion_layers: int = 0  # spacetime: temporal layers before the space layers
+    window: int = 8  # spacetime: frames attend to frames within +-window (alpha)
+    seed: int = 0  # of the frozen Fourier features
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model setting(s) {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+MODEL_PRESETS: dict[str, dict[str, dict]] = {
+    "lfm": {
+        "tiny": {"dim": 32, "heads": 4, "layers": 2},
+        "small": {"dim": 64, "heads": 4, "layers": 4},  # the paper's presets: D / heads, four layers
+        "base": {"dim": 256, "heads": 4, "layers": 4},
+        "large": {"dim": 512, "heads": 8, "layers": 4},
+    },
+    "spacetime": {
+        "tiny": {"dim": 32, "heads": 4, "layers": 2, "motion_layers": 1},
+        "small": {"dim": 64, "heads": 4, "layers": 4, "motion_layers": 2},
+        "paper": {"dim": 256, "heads": 8, "layers": 12, "motion_layers": 4},  # P = 4, O = 12, D = 256
+    },
+}
+
+
+def normalize_2d(points: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    """Centre on the mean of the visible points and scale into [-1, 1] keeping the aspect ratio; hidden points
+    become 0. The statistics run over every axis but the last two, per item of the first dimension."""
+    B = points.shape[0]
+    pts = torch.nan_to_num(points).reshape(B, -1, 2)
+    vis = visible.reshape(B, -1, 1).to(pts.dtype)
+    mean = (pts * vis).sum(1, keepdim=True) / vis.sum(1, keepdim=True).clamp(min=1)
+    centred = (pts - mean) * vis
+    scale = centred.abs().amax(dim=(1, 2), keepdim=True).clamp(min=1e-6)
+    return (centred / scale).reshape(points.shape)
+
+
+def _masks(visible: torch.Tensor, exists: torch.Tensor, adjacency: torch.Tensor):
+    """(graph, global) "may attend" masks (B, J, J): keys must be visible, queries always see themselves."""
+    J = visible.shape[-1]
+    eye = torch.eye(J, dtype=torch.bool, device=visible.device)
+    keys = (visible & exists)[:, None, :]
+    return (adjacency & keys) | eye, keys | eye
+
+
+class _Base(nn.Module):
+    def __init__(self, cfg: ModelConfig, in_dim: int):
+        super().__init__()
+        self.cfg = cfg
+        if cfg.encoding == "fourier":
+            self.encode = FourierFeatures(in_dim, cfg.dim, cfg.sigma, cfg.seed)
+            self.lift_in = nn.Linear(cfg.dim, cfg.dim)
+        elif cfg.encoding == "mlp":
+            self.encode, self.lift_in = MLPEmbedding(in_dim, cfg.dim), nn.Identity()
+        else:
+            raise ValueError(f"encoding must be fourier or mlp, not {cfg.encoding!r}")
+        self.hidden_token = nn.Parameter(torch.zeros(cfg.dim))  # stands in for a joint whose 2D is missing
+        self.space = nn.ModuleList(
+            HybridLayer(cfg.dim, cfg.heads, cfg.mlp_ratio, cfg.attention) for _ in range(cfg.layers)
+        )
+        self.decode = nn.Sequential(nn.Linear(cfg.dim, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, 3))
+
+    def tokens(self, features: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        x = self.lift_in(self.encode(features))
+        return torch.where(visible[..., None], x, self.hidden_token.to(x.dtype))
+
+
+class LFM(_Base):
+    """Single-frame lifting: points2d (B, J, 2), visible (B, J), exists (B, J), adjacency (B, J, J) -> (B, J, 3)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg, in_dim=2)
+
+    def forward(self, points2d, visible, exists, adjacency):
+        visible = visible & exists
+        x = self.tokens(normalize_2d(points2d, visible), visible)
+        graph, glob = _masks(visible, exists, adjacency)
+        for layer in self.space:
+            x = layer(x, graph, glob)
+        return self.decode(x)
+
+
+class SpaceTimeLFM(_Base):
+    """Space-time lifting: points2d (B, T, J, 2), visible (B, T, J), exists (B, J), adjacency (B, J, J) ->
+    (B, T, J, 3). Features of (x, y, t); temporal self-attention per joint within +-window frames; then the hybrid
+    space layers per frame; then the decoder."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg, in_dim=3)
+        self.motion = nn.ModuleList(TemporalLayer(cfg.dim, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.motion_layers))
+
+    def forward(self, points2d, visible, exists, adjacency):
+        B, T, J, _ = points2d.shape
+        visible = visible & exists[:, None]
+        xy = normalize_2d(points2d, visible)
+        t = torch.linspace(-1, 1, T, device=xy.device, dtype=xy.dtype) if T > 1 else xy.new_zeros(1)
+        feats = torch.cat([xy, t[None, :, None, None].expand(B, T, J, 1)], -1)
+        x = self.tokens(feats, visible)  # (B, T, J, D)
+        if self.motion:
+            frames = torch.arange(T, device=xy.device)
+            band = (frames[:, None] - frames[None, :]).abs() <= self.cfg.window
+            seen = visible.permute(0, 2, 1).reshape(B * J, 1, T)
+            allowed = (band[None] & seen) | torch.eye(T, dtype=torch.bool, device=xy.device)
+            x = x.permute(0, 2, 1, 3).reshape(B * J, T, -1)
+            for layer in self.motion:
+                x = layer(x, allowed)
+            x = x.reshape(B, J, T, -1).permute(0, 2, 1, 3)
+        graph, glob = _masks(
+            visible.reshape(B * T, J), exists.repeat_interleave(T, 0), adjacency.repeat_interleave(T, 0)
+        )
+        x = x.reshape(B * T, J, -1)
+        for layer in self.space:
+            x = layer(x, graph, glob)
+        return self.decode(x).reshape(B, T, J, 3)
+
+
+def build_model(cfg: ModelConfig) -> nn.Module:
+    if cfg.kind == "lfm":
+        return LFM(cfg)
+    if cfg.kind == "spacetime":
+        return SpaceTimeLFM(cfg)
+    raise ValueError(f"model kind must be lfm or spacetime, not {cfg.kind!r}")

@@ -1,0 +1,100 @@
+import pytest
+import torch
+
+from lfmcli.geometry.procrustes import procrustes_loss
+from lfmcli.models import MODEL_PRESETS, ModelConfig, build_model
+from lfmcli.rigs import get_rig
+
+
+def inputs(B=3, J=17, T=None, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    shape = (B, J) if T is None else (B, T, J)
+    pts = torch.rand(*shape, 2, generator=g) * 500
+    visible = torch.rand(*shape, generator=g) > 0.2
+    exists = torch.ones(B, J, dtype=torch.bool)
+    adj = torch.as_tensor(get_rig("h36m_17").adjacency()).expand(B, J, J).clone()
+    return pts, visible, exists, adj
+
+
+@pytest.mark.parametrize("kind", ["lfm", "spacetime"])
+@pytest.mark.parametrize("attention", ["hybrid", "local", "global"])
+def test_permuting_joints_permutes_the_output(kind, attention):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind=kind, dim=32, heads=4, layers=2, motion_layers=1, attention=attention)).eval()
+    pts, vis, exists, adj = inputs(T=None if kind == "lfm" else 6)
+    perm = torch.randperm(17)
+    out = model(pts, vis, exists, adj)
+    permuted = model(pts[..., perm, :], vis[..., perm], exists[:, perm], adj[:, perm][:, :, perm])
+    torch.testing.assert_close(permuted, out[..., perm, :], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["lfm", "spacetime"])
+def test_padding_and_hidden_points_do_not_influence_visible_joints(kind):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind=kind, dim=32, heads=4, layers=2, motion_layers=1)).eval()
+    T = None if kind == "lfm" else 5
+    pts, vis, exists, adj = inputs(T=T)
+    out = model(pts, vis, exists, adj)
+    # pad to 24 joints with garbage coordinates, marked absent
+    pad = 7
+    g = torch.Generator().manual_seed(1)
+    extra = torch.rand(*pts.shape[:-2], pad, 2, generator=g) * 1e4
+    pts2 = torch.cat([pts, extra], -2)
+    vis2 = torch.cat([vis, torch.ones(*vis.shape[:-1], pad, dtype=torch.bool)], -1)
+    exists2 = torch.cat([exists, torch.zeros(3, pad, dtype=torch.bool)], -1)
+    adj2 = torch.zeros(3, 24, 24, dtype=torch.bool)
+    adj2[:, :17, :17] = adj
+    adj2[:, 17:, :] = True  # even wired to everything, absent joints must not matter
+    adj2[:, :, 17:] = True
+    out2 = model(pts2, vis2, exists2, adj2)
+    torch.testing.assert_close(out2[..., :17, :], out, atol=1e-5, rtol=1e-4)
+    # moving a hidden point's 2D changes nothing either
+    hidden = ~vis
+    pts3 = torch.where(hidden[..., None], pts + 1e3, pts)
+    torch.testing.assert_close(model(pts3, vis, exists, adj), out, atol=1e-5, rtol=1e-4)
+
+
+def test_translation_and_scale_of_2d_do_not_matter():
+    model = build_model(ModelConfig(dim=32, heads=4, layers=2)).eval()
+    pts, vis, exists, adj = inputs()
+    torch.testing.assert_close(
+        model(pts * 3 + 100, vis, exists, adj), model(pts, vis, exists, adj), atol=1e-4, rtol=1e-4
+    )
+
+
+def test_no_visible_points_gives_finite_output():
+    model = build_model(ModelConfig(kind="spacetime", dim=32, heads=4, layers=1, motion_layers=1))
+    pts, vis, exists, adj = inputs(T=4)
+    out = model(pts, torch.zeros_like(vis), exists, adj)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("encoding", ["fourier", "mlp"])
+def test_overfits_a_tiny_batch(encoding):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(dim=64, heads=4, layers=2, encoding=encoding))
+    B, J = 4, 17
+    target = torch.randn(B, J, 3)
+    # a perspective-ish view of the target as input
+    pts = target[..., :2] / (target[..., 2:] + 6) * 800
+    vis = torch.ones(B, J, dtype=torch.bool)
+    exists = torch.ones(B, J, dtype=torch.bool)
+    adj = torch.as_tensor(get_rig("h36m_17").adjacency()).expand(B, J, J)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    start = procrustes_loss(model(pts, vis, exists, adj), target, vis).item()
+    for _ in range(400):
+        opt.zero_grad()
+        loss = procrustes_loss(model(pts, vis, exists, adj), target, vis)
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.02 * start
+
+
+def test_presets_build():
+    for kind, presets in MODEL_PRESETS.items():
+        for name, preset in presets.items():
+            if name in ("paper", "large"):
+                continue
+            assert build_model(ModelConfig(kind=kind, **preset)) is not None
+    with pytest.raises(ValueError, match="unknown model setting"):
+        ModelConfig.from_dict({"dims": 3})
