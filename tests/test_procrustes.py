@@ -90,3 +90,12 @@ def test_sequence_alignment_uses_one_transform_for_all_frames(rng):
     wobble[:, 2] = wobble[:, 2] @ torch.tensor(Rotation.from_euler("z", 40, degrees=True).as_matrix())
     assert (sequence_align(wobble, target, mask) - target).abs().max() > 1e-2
     assert np.isfinite(sequence_align(wobble, target, mask).numpy()).all()
+
+
+def test_scale_free_loss_weighs_every_object_size_alike(rng):
+    target = torch.tensor(rng.normal(size=(2, 9, 3)))
+    pred = target + 0.2 * torch.tensor(rng.normal(size=(2, 9, 3)))
+    mask = torch.ones(2, 9, dtype=torch.bool)
+    base = procrustes_loss(pred, target, mask, scale_free=True)
+    torch.testing.assert_close(procrustes_loss(pred * 0.01, target * 0.01, mask, scale_free=True), base)
+    assert procrustes_loss(pred * 0.01, target * 0.01, mask) < 1e-3 * procrustes_loss(pred, target, mask)

@@ -7,6 +7,7 @@ import typer
 from .. import __version__
 from . import build_dataset, dataset, rigs
 from .common import LfmGroup
+from .train import train
 
 app = typer.Typer(
     cls=LfmGroup,
@@ -22,6 +23,7 @@ app = typer.Typer(
 app.add_typer(rigs.app, name="rigs")
 app.add_typer(dataset.app, name="dataset")
 app.add_typer(build_dataset.app, name="build-dataset")
+app.command("train")(train)
 
 
 def _version(value: bool) -> None:

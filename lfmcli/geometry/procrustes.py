@@ -69,11 +69,27 @@ def masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Te
     return d.sum() / w.sum().clamp(min=1.0)
 
 
+def spread(target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance of the masked target points to their centroid, per item (...,)."""
+    w = mask.to(target.dtype)
+    g = torch.nan_to_num(target)
+    n = w.sum(-1, keepdim=True).clamp(min=1)
+    centre = (w[..., None] * g).sum(-2, keepdim=True) / n[..., None]
+    return ((w * ((g - centre) ** 2).sum(-1)).sum(-1) / n[..., 0]).detach()
+
+
 def procrustes_loss(
-    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, reflections: bool = False
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, reflections: bool = False, scale_free: bool = False
 ) -> torch.Tensor:
-    """MSE after per-item (per-frame) similarity alignment of the prediction to the target."""
-    return masked_mse(similarity_align(pred, target, mask, reflections), target, mask)
+    """MSE after per-item (per-frame) similarity alignment of the prediction to the target. ``scale_free`` divides
+    each item's error by its target's spread, so objects of every size (and unit) weigh the same."""
+    aligned = similarity_align(pred, target, mask, reflections)
+    if not scale_free:
+        return masked_mse(aligned, target, mask)
+    w = mask.to(pred.dtype)
+    err = (torch.nan_to_num(((aligned - torch.nan_to_num(target)) ** 2).sum(-1)) * w).sum(-1) / w.sum(-1).clamp(min=1)
+    valid = (w.sum(-1) > 0).to(pred.dtype)
+    return (err / spread(target, mask).clamp(min=1e-12) * valid).sum() / valid.sum().clamp(min=1)
 
 
 def sequence_align(

@@ -54,7 +54,9 @@ def _mlp(dim: int, ratio: int) -> nn.Module:
 
 class HybridLayer(nn.Module):
     """The 3D-LFM layer: graph attention (local) and self-attention (global) side by side, concatenated and brought
-    back to width D by a linear map, U = W [GA(X); MHSA(X)]; then X' = LN(U) + U and X = LN(MLP_GELU(X')) + X'.
+    back to width D by a linear map and added to the input, U = X + W [GA(X); MHSA(X)]; then X' = LN(U) + U and
+    X = LN(MLP_GELU(X')) + X'. The paper's U has no "X +": without it a token keeps its own 2D only through
+    attention to itself, and the model learns several times slower (benchmarks/train_speed.py notes the runs).
     ``attention`` = "local" or "global" keeps one branch (the ablations)."""
 
     def __init__(self, dim: int, heads: int, mlp_ratio: int = 2, attention: str = "hybrid"):
@@ -73,7 +75,7 @@ class HybridLayer(nn.Module):
             parts.append(self.local(x, graph))
         if self.glob is not None:
             parts.append(self.glob(x, visible_keys))
-        u = self.merge(torch.cat(parts, -1))
+        u = x + self.merge(torch.cat(parts, -1))
         x = self.norm1(u) + u
         return self.norm2(self.mlp(x)) + x
 

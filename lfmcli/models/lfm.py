@@ -24,7 +24,7 @@ class ModelConfig:
     layers: int = 4  # hybrid (space) layers
     mlp_ratio: int = 2
     encoding: str = "fourier"  # fourier (frozen random features) or mlp (learned, the ablation)
-    sigma: float = 1.0  # scale of the random Fourier frequencies
+    sigma: float = 10.0  # scale of the random Fourier frequencies (inputs lie in [-1, 1])
     attention: str = "hybrid"  # hybrid, local (graph only) or global (self-attention only)
     motion_layers: int = 0  # spacetime: temporal layers before the space layers
     window: int = 8  # spacetime: frames attend to frames within +-window (alpha)

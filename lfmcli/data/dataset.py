@@ -1,0 +1,219 @@
+"""Training samples from dataset files: single frames or windows of frames, padded into batches of mixed rigs.
+
+`SampleBank` loads one split of one or more dataset files into memory, grouped by rig (2D, visibility, and the
+3D of every 2D view in that camera's frame), so a batch is a few vectorised gathers. It suits datasets up to a few
+million samples; larger ones need a streaming reader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import LfmError
+from ..rigs import Rig
+from .format import DatasetFile
+
+
+@dataclass
+class Batch:
+    points2d: torch.Tensor  # (B, J, 2) or (B, T, J, 2) pixels, NaN where hidden
+    visible: torch.Tensor  # (B, J) / (B, T, J) bool: the 2D the model may use
+    exists: torch.Tensor  # (B, J) bool: False for padding joints
+    adjacency: torch.Tensor  # (B, J, J) bool rig graph with self-loops
+    target: torch.Tensor  # (B, J, 3) / (B, T, J, 3) camera-frame 3D
+    has_3d: torch.Tensor  # (B, J) / (B, T, J) bool: where the target counts
+    category: torch.Tensor  # (B,) int index into SampleBank.categories
+
+    def to(self, device) -> Batch:
+        return Batch(**{f.name: getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)})
+
+    def model_inputs(self):
+        return self.points2d, self.visible, self.exists, self.adjacency
+
+
+@dataclass
+class _Group:
+    rig: Rig
+    points2d: np.ndarray  # (M, J, 2)
+    visible: np.ndarray  # (M, J)
+    target: np.ndarray  # (M, J, 3) camera frame
+
+
+class SampleBank:
+    """The samples of ``split`` in ``paths`` (all splits when ``split`` is None), optionally of some categories."""
+
+    def __init__(self, paths: Seq[str | Path], split: str | None, categories: Seq[str] | None = None):
+        groups: dict[str, _Group] = {}
+        parts: dict[str, list] = {}
+        views = []  # (group name, first row, length, category, fps)
+        for path in paths:
+            with DatasetFile(path) as f:
+                s, v = f.sequences, f.views
+                for j in range(len(v["sequence"])):
+                    i = int(v["sequence"][j])
+                    if split is not None and s["split"][i] != split:
+                        continue
+                    if categories is not None and s["category"][i] not in categories:
+                        continue
+                    rig = f.rigs[s["rig"][i]]
+                    if rig.name in groups and groups[rig.name].rig != rig:
+                        raise LfmError(f"rig {rig.name!r} differs from the rig of that name in another file", path)
+                    groups.setdefault(rig.name, _Group(rig, None, None, None))
+                    n, a, b = int(s["length"][i]), int(v["start"][j]), int(s["start"][i])
+                    uv = f.points(rig.name, "points2d")[a : a + n]
+                    seen = f.points(rig.name, "visible")[a : a + n]
+                    xyz = f.points(rig.name, "points3d")[b : b + n] @ v["R"][j].T.astype(np.float32) + v["t"][j]
+                    chunks = parts.setdefault(rig.name, [])
+                    first = sum(len(c[0]) for c in chunks)
+                    chunks.append((uv, seen, xyz.astype(np.float32)))
+                    views.append((rig.name, first, n, str(s["category"][i]), float(s["fps"][i])))
+        if not views:
+            raise LfmError(f"no {split or ''} samples in {', '.join(map(str, paths))}".replace("  ", " "))
+        for name, chunks in parts.items():
+            g = groups[name]
+            g.points2d, g.visible, g.target = (np.concatenate([c[k] for c in chunks]) for k in range(3))
+        self.groups = groups
+        self.group_names = sorted(groups)
+        self.categories = sorted({c for *_, c, _ in views})
+        self.max_joints = max(g.rig.num_joints for g in groups.values())
+        self.adjacency = {n: g.rig.adjacency() for n, g in groups.items()}
+        gid = {n: k for k, n in enumerate(self.group_names)}
+        cid = {c: k for k, c in enumerate(self.categories)}
+        # one entry per view: its rig group, first row, length, category, fps
+        self.view_group = np.array([gid[g] for g, *_ in views])
+        self.view_start = np.array([a for _, a, *_ in views])
+        self.view_length = np.array([n for _, _, n, *_ in views])
+        self.view_category = np.array([cid[c] for *_, c, _ in views])
+        self.view_fps = np.array([fps for *_, fps in views])
+        # one entry per frame sample
+        self.sample_view = np.repeat(np.arange(len(views)), self.view_length)
+        offsets = np.concatenate([[0], np.cumsum(self.view_length)[:-1]])
+        self.sample_row = self.view_start[self.sample_view] + (
+            np.arange(len(self.sample_view)) - offsets[self.sample_view]
+        )
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.sample_view)
+
+    def frames_per_category(self) -> dict[str, int]:
+        counts = np.bincount(self.view_category[self.sample_view], minlength=len(self.categories))
+        return {c: int(n) for c, n in zip(self.categories, counts, strict=True)}
+
+    def sample_weights(self, balance: bool) -> np.ndarray:
+        """Sampling probabilities per frame sample: uniform, or equal total weight per category."""
+        cat = self.view_category[self.sample_view]
+        w = 1.0 / np.bincount(cat)[cat] if balance else np.ones(len(cat))
+        return w / w.sum()
+
+    def window_views(self) -> np.ndarray:
+        """Views of time series (fps > 0): the ones windows are cut from."""
+        return np.flatnonzero(self.view_fps > 0)
+
+    def view_weights(self, views: np.ndarray, balance: bool) -> np.ndarray:
+        w = self.view_length[views].astype(float)
+        if balance:
+            cat = self.view_category[views]
+            totals = np.bincount(cat, weights=w)
+            w = w / totals[cat]
+        return w / w.sum()
+
+    def _empty(self, B: int, J: int, T: int | None):
+        lead = (B, J) if T is None else (B, T, J)
+        return (
+            np.full((*lead, 2), np.nan, np.float32),
+            np.zeros(lead, bool),
+            np.zeros((B, J), bool),
+            np.zeros((B, J, J), bool),
+            np.full((*lead, 3), np.nan, np.float32),
+            np.zeros(B, np.int64),
+        )
+
+    def frames(self, samples: np.ndarray) -> Batch:
+        """A padded batch of single frames (indices into the frame samples)."""
+        views = self.sample_view[samples]
+        rows = self.sample_row[samples]
+        groups = self.view_group[views]
+        J = max(self.groups[self.group_names[g]].rig.num_joints for g in np.unique(groups))
+        uv, vis, exists, adj, xyz, cat = self._empty(len(samples), J, None)
+        for g in np.unique(groups):
+            at = np.flatnonzero(groups == g)
+            grp = self.groups[self.group_names[g]]
+            n = grp.rig.num_joints
+            uv[at, :n], vis[at, :n], xyz[at, :n] = grp.points2d[rows[at]], grp.visible[rows[at]], grp.target[rows[at]]
+            exists[at, :n] = True
+            adj[at, :n, :n] = self.adjacency[grp.rig.name]
+        cat[:] = self.view_category[views]
+        return _batch(uv, vis, exists, adj, xyz, cat)
+
+    def windows(self, views: np.ndarray, starts: np.ndarray, length: int) -> Batch:
+        """A padded batch of ``length``-frame windows: frames start..start+length-1 of each view (frames past the
+        end of a view are padding: nothing visible, no target)."""
+        groups = self.view_group[views]
+        J = max(self.groups[self.group_names[g]].rig.num_joints for g in np.unique(groups))
+        uv, vis, exists, adj, xyz, cat = self._empty(len(views), J, length)
+        steps = np.arange(length)
+        for g in np.unique(groups):
+            at = np.flatnonzero(groups == g)
+            grp = self.groups[self.group_names[g]]
+            n = grp.rig.num_joints
+            inside = steps[None] < (self.view_length[views[at]] - starts[at])[:, None]  # (b, T)
+            rows = self.view_start[views[at]][:, None] + starts[at][:, None] + np.where(inside, steps[None], 0)
+            uv[at, :, :n] = np.where(inside[..., None, None], grp.points2d[rows], np.nan)
+            vis[at, :, :n] = grp.visible[rows] & inside[..., None]
+            xyz[at, :, :n] = np.where(inside[..., None, None], grp.target[rows], np.nan)
+            exists[at, :n] = True
+            adj[at, :n, :n] = self.adjacency[grp.rig.name]
+        cat[:] = self.view_category[views]
+        return _batch(uv, vis, exists, adj, xyz, cat)
+
+
+def _batch(uv, vis, exists, adj, xyz, cat) -> Batch:
+    has_3d = np.isfinite(xyz).all(-1) & (exists if uv.ndim == 3 else exists[:, None])
+    return Batch(
+        points2d=torch.from_numpy(uv),
+        visible=torch.from_numpy(vis),
+        exists=torch.from_numpy(exists),
+        adjacency=torch.from_numpy(adj),
+        target=torch.from_numpy(xyz),
+        has_3d=torch.from_numpy(has_3d),
+        category=torch.from_numpy(cat),
+    )
+
+
+def occlude(batch: Batch, ratio: float, rng: np.random.Generator, min_visible: int = 3) -> Batch:
+    """Hide each visible 2D point with probability ``ratio``; items (frames) left with fewer than ``min_visible``
+    points keep their original visibility."""
+    if ratio <= 0:
+        return batch
+    vis = batch.visible.numpy()
+    hidden = vis & (rng.random(vis.shape) < ratio)
+    kept = vis & ~hidden
+    enough = kept.sum(-1, keepdims=True) >= np.minimum(min_visible, vis.sum(-1, keepdims=True))
+    new_vis = np.where(enough, kept, vis)
+    return Batch(**{**{f.name: getattr(batch, f.name) for f in fields(batch)}, "visible": torch.from_numpy(new_vis)})
+
+
+def rotate_scale_2d(batch: Batch, degrees: float, scale: float, rng: np.random.Generator) -> Batch:
+    """Random in-plane rotation (+-degrees) and scaling (1 +- scale) of each item's 2D about its visible centroid."""
+    if degrees <= 0 and scale <= 0:
+        return batch
+    uv = batch.points2d.numpy().copy()
+    B = uv.shape[0]
+    a = np.deg2rad(rng.uniform(-degrees, degrees, B))
+    s = rng.uniform(1 - scale, 1 + scale, B)
+    rot = np.stack([np.stack([np.cos(a), -np.sin(a)], -1), np.stack([np.sin(a), np.cos(a)], -1)], -2) * s[:, None, None]
+    flat = uv.reshape(B, -1, 2)
+    centre = np.nanmean(np.where(batch.visible.numpy().reshape(B, -1, 1), flat, np.nan), 1, keepdims=True)
+    flat = np.einsum("bij,bnj->bni", rot, flat - np.nan_to_num(centre)) + np.nan_to_num(centre)
+    return Batch(
+        **{
+            **{f.name: getattr(batch, f.name) for f in fields(batch)},
+            "points2d": torch.from_numpy(flat.reshape(uv.shape).astype(np.float32)),
+        }
+    )

@@ -1,0 +1,393 @@
+"""Training lifting models (`lfm train`).
+
+A run folder holds everything needed to rebuild and continue the run: ``config.yaml`` (the resolved config),
+``run.json`` (versions, device, data summary), ``metrics.jsonl`` (one line per epoch), ``best.safetensors`` and
+``last.safetensors`` (weights with the model config in their metadata), and ``trainer.pt`` (optimizer, scheduler,
+counters and random states, so ``resume`` continues exactly where the last epoch ended).
+
+Under ``torchrun`` each process trains on its own batches with DistributedDataParallel; the same command runs on
+one CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from . import __version__
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data.atomic import atomic_path
+from .data.dataset import Batch, SampleBank, occlude, rotate_scale_2d
+from .devices import resolve_device
+from .errors import LfmError
+from .geometry.procrustes import procrustes_loss, sequence_align, spread, velocity_loss
+from .metrics import pa_mpjpe
+from .models import MODEL_PRESETS, ModelConfig, build_model
+from .models.lfm import normalize_2d
+
+DEFAULTS: dict = {
+    "model": ModelConfig().to_dict(),
+    "data": {
+        "paths": [],  # dataset files
+        "categories": None,  # train on these categories only (None: all)
+        "window": 48,  # frames per training window (space-time model)
+        "occlusion": 0.1,  # ratio of visible 2D points hidden at random
+        "balance_categories": True,  # equal sampling weight per category
+        "rotate_2d": 0.0,  # random in-plane rotation of the 2D, +-degrees
+        "scale_2d": 0.0,  # random scaling of the 2D, 1 +- this
+        "val_split": "val",
+    },
+    "training": {
+        "batch_size": 256,  # frames (single-frame model) or windows (space-time model)
+        "lr": 1e-3,
+        "weight_decay": 1e-4,
+        "epochs": 100,
+        "steps_per_epoch": 0,  # 0: one pass over the training frames
+        "max_minutes": 0.0,  # stop after this much training time (0: no limit)
+        "clip": 1.0,  # gradient norm clipping
+        "patience": 10,  # early stopping: epochs without a better validation error
+        "plateau_patience": 3,  # ReduceLROnPlateau on the validation error
+        "plateau_factor": 0.5,
+        "min_lr": 1e-6,
+        "val_samples": 4096,  # validation frames (or frames in windows) evaluated per epoch
+        "seed": 0,
+        "bf16": True,  # bf16 autocast on CUDA
+        "compile": False,  # torch.compile on CUDA
+        "device": "auto",
+    },
+    "loss": {
+        "velocity_weight": 1.0,  # lambda of the velocity term (space-time model)
+        "reflections": False,  # allow mirror images in the Procrustes alignment
+        "scale_free": False,  # divide each frame's error by its ground-truth spread: every size and unit weighs alike
+    },
+}
+
+
+def merge(base: dict, update: dict, where: str = "") -> dict:
+    """``base`` with ``update`` merged in; unknown keys are an error naming them."""
+    out = copy.deepcopy(base)
+    for k, v in (update or {}).items():
+        if k not in out:
+            raise LfmError(f"unknown config key {where + k!r}; known: {', '.join(sorted(out))}")
+        out[k] = merge(out[k], v, f"{where}{k}.") if isinstance(out[k], dict) and isinstance(v, dict) else v
+    return out
+
+
+def parse_set(items: list[str]) -> dict:
+    """['training.lr=3e-4', ...] -> nested dict; values are read as YAML (numbers, booleans, lists)."""
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise LfmError(f"--set {item!r}: use section.key=value, e.g. training.lr=3e-4")
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = yaml.safe_load(value)
+    return out
+
+
+def resolve_config(kind: str, preset: str, config_file: Path | None, overrides: list[str], paths: list[Path]) -> dict:
+    """Defaults, then the preset, then the config file, then --set overrides, then the data paths."""
+    if kind not in MODEL_PRESETS:
+        raise LfmError(f"--model {kind!r}: choose lfm or spacetime")
+    if preset not in MODEL_PRESETS[kind]:
+        raise LfmError(f"--preset {preset!r}: {kind} presets are {', '.join(MODEL_PRESETS[kind])}")
+    cfg = merge(DEFAULTS, {"model": {"kind": kind, **MODEL_PRESETS[kind][preset]}})
+    if config_file is not None:
+        try:
+            doc = yaml.safe_load(Path(config_file).read_text()) or {}
+        except FileNotFoundError:
+            raise LfmError("no such config file", config_file) from None
+        except yaml.YAMLError:
+            raise LfmError("malformed YAML", config_file) from None
+        cfg = merge(cfg, doc)
+    cfg = merge(cfg, parse_set(overrides))
+    if paths:
+        cfg["data"]["paths"] = [str(p) for p in paths]
+    if not cfg["data"]["paths"]:
+        raise LfmError("no training data: give --data FILE.h5 (or data.paths in the config)")
+    try:
+        ModelConfig.from_dict(cfg["model"])
+    except (TypeError, ValueError) as e:
+        raise LfmError(f"model config: {e}") from None
+    return cfg
+
+
+@dataclass
+class EpochReport:
+    epoch: int
+    step: int
+    train_loss: float
+    val_pa_mpjpe: float
+    lr: float
+    samples_per_second: float
+    seconds: float
+    best: bool
+
+
+class Trainer:
+    def __init__(
+        self, cfg: dict, run: Path, *, resume: bool = False, on_step: Callable[[int, int, float], None] | None = None
+    ):
+        self.cfg, self.run, self.on_step = cfg, Path(run), on_step
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        device = cfg["training"]["device"]
+        if self.world > 1:
+            import torch.distributed as dist
+
+            cuda = torch.cuda.is_available() and device != "cpu"
+            dist.init_process_group("nccl" if cuda else "gloo")
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cuda else "cpu"
+        self.device = resolve_device(device)
+        self.cuda = self.device.startswith("cuda")
+        t, d = cfg["training"], cfg["data"]
+        self.model_cfg = ModelConfig.from_dict(cfg["model"])
+        self.temporal = self.model_cfg.kind == "spacetime"
+        self.train_bank = SampleBank(d["paths"], "train", d["categories"])
+        self.val_bank = SampleBank(d["paths"], d["val_split"], d["categories"])
+        if self.temporal and not len(self.train_bank.window_views()):
+            raise LfmError("the space-time model needs time series (fps > 0) in the training data")
+        torch.manual_seed(t["seed"])
+        self.model = build_model(self.model_cfg).to(self.device)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
+        self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.opt, factor=t["plateau_factor"], patience=t["plateau_patience"], min_lr=t["min_lr"]
+        )
+        self.rng = np.random.default_rng([t["seed"], self.rank])
+        self.epoch, self.step, self.best, self.bad_epochs = 0, 0, float("inf"), 0
+        self.run.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self._restore()
+        elif self.rank == 0:
+            self._write_run_files()
+        self.net = self.model
+        if self.cuda and t["compile"]:
+            self.net = torch.compile(self.net)
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.net = DistributedDataParallel(self.net, device_ids=[self.device] if self.cuda else None)
+        self._val_batches = self._validation_batches()
+
+    # ----- data
+    def _train_batch(self) -> Batch:
+        t, d = self.cfg["training"], self.cfg["data"]
+        bank, B = self.train_bank, t["batch_size"]
+        if self.temporal:
+            views = bank.window_views()
+            chosen = self.rng.choice(views, B, p=bank.view_weights(views, d["balance_categories"]))
+            starts = (self.rng.random(B) * np.maximum(bank.view_length[chosen] - d["window"] + 1, 1)).astype(int)
+            batch = bank.windows(chosen, starts, d["window"])
+        else:
+            if not hasattr(self, "_weights"):
+                self._weights = bank.sample_weights(d["balance_categories"])
+            batch = bank.frames(self.rng.choice(bank.num_samples, B, p=self._weights))
+        batch = occlude(batch, d["occlusion"], self.rng)
+        return rotate_scale_2d(batch, d["rotate_2d"], d["scale_2d"], self.rng)
+
+    def _validation_batches(self) -> list[Batch]:
+        """A fixed validation set: the same frames (or windows) every epoch, and in every process."""
+        bank, t, d = self.val_bank, self.cfg["training"], self.cfg["data"]
+        rng = np.random.default_rng(12345)
+        B = t["batch_size"]
+        if self.temporal:
+            views = bank.window_views()
+            if not len(views):
+                raise LfmError(f"no time series in the {d['val_split']} split to validate the space-time model on")
+            T = d["window"]
+            pairs = [(v, s) for v in views for s in range(0, max(bank.view_length[v] - T, 0) + 1, T)]
+            pairs = [pairs[i] for i in rng.permutation(len(pairs))[: max(t["val_samples"] // T, 1)]]
+            v, s = np.array(pairs).T
+            return [bank.windows(v[i : i + B], s[i : i + B], T) for i in range(0, len(v), B)]
+        idx = np.sort(rng.permutation(bank.num_samples)[: t["val_samples"]])
+        return [bank.frames(idx[i : i + B]) for i in range(0, len(idx), B)]
+
+    # ----- steps
+    def loss(self, pred: torch.Tensor, batch: Batch) -> torch.Tensor:
+        reflections, scale_free = self.cfg["loss"]["reflections"], self.cfg["loss"]["scale_free"]
+        target, mask = batch.target, batch.has_3d
+        if not self.temporal:
+            return procrustes_loss(pred, target, mask, reflections, scale_free)
+        B, T, J, _ = pred.shape
+        frame = procrustes_loss(
+            pred.reshape(B * T, J, 3), target.reshape(B * T, J, 3), mask.reshape(B * T, J), reflections, scale_free
+        )
+        weight = self.cfg["loss"]["velocity_weight"]
+        if weight <= 0:
+            return frame
+        velocity = velocity_loss(sequence_align(pred, target, mask, reflections), target, mask)
+        if scale_free:  # in the same units as the frame term: relative to the sequence's spread
+            velocity = velocity / spread(target.reshape(B, T * J, 3), mask.reshape(B, T * J)).mean().clamp(min=1e-12)
+        return frame + weight * velocity
+
+    def _forward(self, batch: Batch) -> torch.Tensor:
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and self.cfg["training"]["bf16"]):
+            return self.net(*batch.model_inputs()).float()
+
+    def evaluate(self, batches: list[Batch] | None = None, flat: bool = False) -> float:
+        """Frame-weighted PA-MPJPE over the validation set (``flat``: of the z = 0 baseline instead)."""
+        self.net.eval()
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for batch in batches if batches is not None else self._val_batches:
+                batch = batch.to(self.device)
+                if flat:
+                    xy = normalize_2d(
+                        batch.points2d, batch.visible & (batch.exists if not self.temporal else batch.exists[:, None])
+                    )
+                    pred = torch.cat([xy, torch.zeros_like(xy[..., :1])], -1)
+                else:
+                    pred = self._forward(batch)
+                J = pred.shape[-2]
+                p, g, m = pred.reshape(-1, J, 3), batch.target.reshape(-1, J, 3), batch.has_3d.reshape(-1, J)
+                keep = m.any(-1)
+                err = pa_mpjpe(p[keep], g[keep], m[keep])
+                total += float(err.sum())
+                count += int(keep.sum())
+        self.net.train()
+        return total / max(count, 1)
+
+    def fit(self, on_epoch: Callable[[EpochReport], None] | None = None) -> list[EpochReport]:
+        t = self.cfg["training"]
+        steps = t["steps_per_epoch"] or max(self.train_bank.num_samples // t["batch_size"], 1)
+        budget = t["max_minutes"] * 60 if t["max_minutes"] else float("inf")
+        started = time.perf_counter()
+        reports = []
+        if self.epoch == 0 and self.rank == 0:
+            self._log(
+                {
+                    "epoch": 0,
+                    "val_flat_pa_mpjpe": self.evaluate(flat=True),
+                    "val_pa_mpjpe": self.evaluate(),
+                    "train_frames": self.train_bank.num_samples,
+                    "val_frames": self.val_bank.num_samples,
+                }
+            )
+        self.net.train()
+        while self.epoch < t["epochs"]:
+            epoch_start, seen, losses = time.perf_counter(), 0, []
+            for k in range(steps):
+                batch = self._train_batch().to(self.device)
+                loss = self.loss(self._forward(batch), batch)
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if t["clip"]:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), t["clip"])
+                self.opt.step()
+                self.step += 1
+                losses.append(loss.item())
+                seen += int(batch.has_3d.any(-1).sum())
+                if self.on_step:
+                    self.on_step(k + 1, steps, losses[-1])
+                if time.perf_counter() - started > budget:
+                    break
+            self.epoch += 1
+            elapsed = time.perf_counter() - epoch_start
+            val = self.evaluate()
+            self.sched.step(val)
+            improved = val < self.best
+            if improved:
+                self.best, self.bad_epochs = val, 0
+            else:
+                self.bad_epochs += 1
+            report = EpochReport(
+                self.epoch,
+                self.step,
+                float(np.mean(losses)),
+                val,
+                self.opt.param_groups[0]["lr"],
+                seen * self.world / elapsed,
+                elapsed,
+                improved,
+            )
+            reports.append(report)
+            if self.rank == 0:
+                self._log(report.__dict__)
+                self._save(best=improved)
+            if on_epoch:
+                on_epoch(report)
+            if self.bad_epochs >= t["patience"] or time.perf_counter() - started > budget:
+                break
+        return reports
+
+    # ----- files
+    def _info(self) -> dict:
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "val_pa_mpjpe": self.best,
+            "categories": self.train_bank.categories,
+            "rigs": {n: g.rig.num_joints for n, g in self.train_bank.groups.items()},
+            "data": self.cfg["data"]["paths"],
+        }
+
+    def _save(self, best: bool) -> None:
+        save_checkpoint(self.run / "last.safetensors", self.model, self.model_cfg, self._info())
+        if best:
+            save_checkpoint(self.run / "best.safetensors", self.model, self.model_cfg, self._info())
+        state = {
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "best": self.best,
+            "bad_epochs": self.bad_epochs,
+            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+        }
+        with atomic_path(self.run / "trainer.pt") as tmp:
+            torch.save(state, tmp)
+
+    def _restore(self) -> None:
+        if not (self.run / "trainer.pt").exists():
+            raise LfmError("nothing to resume: no trainer.pt (start without --resume)", self.run)
+        model, _, _ = load_checkpoint(self.run / "last.safetensors")
+        self.model.load_state_dict(model.state_dict())
+        state = torch.load(self.run / "trainer.pt", weights_only=False)
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        self.epoch, self.step, self.best, self.bad_epochs = (state[k] for k in ("epoch", "step", "best", "bad_epochs"))
+        self.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+
+    def _write_run_files(self) -> None:
+        with atomic_path(self.run / "config.yaml") as tmp:
+            tmp.write_text(yaml.safe_dump(self.cfg, sort_keys=False))
+        summary = {
+            "lfm": __version__,
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "device": self.device,
+            "processes": self.world,
+            "parameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
+            "train": self.train_bank.frames_per_category(),
+            "val": self.val_bank.frames_per_category(),
+        }
+        with atomic_path(self.run / "run.json") as tmp:
+            tmp.write_text(json.dumps(summary, indent=2))
+        (self.run / "metrics.jsonl").unlink(missing_ok=True)
+
+    def _log(self, row: dict) -> None:
+        with open(self.run / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def load_run_config(run: Path) -> dict:
+    path = Path(run) / "config.yaml"
+    if not path.exists():
+        raise LfmError("not a run folder (no config.yaml)", run)
+    return merge(DEFAULTS, yaml.safe_load(path.read_text()))

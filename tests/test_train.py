@@ -1,0 +1,117 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from lfmcli.checkpoint import load_checkpoint
+from lfmcli.errors import LfmError
+from lfmcli.train import Trainer, resolve_config
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    from typer.testing import CliRunner
+
+    from lfmcli.cli.main import app
+
+    out = tmp_path_factory.mktemp("data") / "zoo.h5"
+    r = CliRunner().invoke(
+        app,
+        [
+            "build-dataset",
+            "synthetic",
+            "-o",
+            str(out),
+            "--creatures",
+            "8",
+            "--frames",
+            "40",
+            "--ik-steps",
+            "5",
+            "--split",
+            "0.6,0.2,0.2",
+            "--views",
+            "2",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    return out
+
+
+FAST = [
+    "training.device=cpu",
+    "training.steps_per_epoch=4",
+    "training.batch_size=16",
+    "training.val_samples=64",
+    "data.window=8",
+]
+
+
+def test_cli_train_writes_a_complete_run(cli, zoo, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--data", zoo, "--preset", "tiny", "-o", run, "--epochs", 2]
+    r = cli(*args, *[x for s in FAST for x in ("--set", s)])
+    assert r.exit_code == 0, r.output
+    for name in ("config.yaml", "run.json", "metrics.jsonl", "best.safetensors", "last.safetensors", "trainer.pt"):
+        assert (run / name).exists(), name
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["epoch"] == 0 and "val_flat_pa_mpjpe" in rows[0]
+    assert [r["epoch"] for r in rows[1:]] == [1, 2] and all(r["samples_per_second"] > 0 for r in rows[1:])
+    model, cfg, info = load_checkpoint(run / "last.safetensors")
+    assert cfg.kind == "lfm" and cfg.dim == 32 and info["epoch"] == 2 and len(info["categories"]) == 4
+    r = cli(*args)
+    assert r.exit_code == 1 and "--resume" in r.stderr
+
+
+def test_resume_reproduces_an_uninterrupted_run(zoo, tmp_path):
+    cfg = resolve_config("lfm", "tiny", None, FAST + ["training.epochs=2"], [zoo])
+    Trainer(cfg, tmp_path / "straight").fit()
+    half = resolve_config("lfm", "tiny", None, FAST + ["training.epochs=1"], [zoo])
+    Trainer(half, tmp_path / "halves").fit()
+    half["training"]["epochs"] = 2
+    Trainer(half, tmp_path / "halves", resume=True).fit()
+    a, b = load_file(tmp_path / "straight" / "last.safetensors"), load_file(tmp_path / "halves" / "last.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+
+
+def test_spacetime_trains_on_windows(zoo, tmp_path):
+    cfg = resolve_config("spacetime", "tiny", None, FAST + ["training.epochs=1"], [zoo])
+    trainer = Trainer(cfg, tmp_path / "st")
+    batch = trainer._train_batch()
+    assert batch.points2d.shape[:2] == (16, 8)
+    reports = trainer.fit()
+    assert len(reports) == 1 and reports[0].val_pa_mpjpe > 0
+
+
+def test_training_lowers_the_error(zoo, tmp_path):
+    cfg = resolve_config(
+        "lfm",
+        "tiny",
+        None,
+        [
+            "training.device=cpu",
+            "training.steps_per_epoch=40",
+            "training.batch_size=64",
+            "training.epochs=3",
+            "data.occlusion=0",
+        ],
+        [zoo],
+    )
+    trainer = Trainer(cfg, tmp_path / "learn")
+    before = trainer.evaluate()
+    trainer.fit()
+    assert trainer.best < 0.7 * before
+
+
+def test_config_errors(zoo):
+    with pytest.raises(LfmError, match="unknown config key 'training.lrr'"):
+        resolve_config("lfm", "tiny", None, ["training.lrr=1"], [zoo])
+    with pytest.raises(LfmError, match="presets are"):
+        resolve_config("lfm", "huge", None, [], [zoo])
+    with pytest.raises(LfmError, match="no training data"):
+        resolve_config("lfm", "tiny", None, [], [])
+    with pytest.raises(LfmError, match="section.key=value"):
+        resolve_config("lfm", "tiny", None, ["lr"], [zoo])
