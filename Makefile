@@ -27,6 +27,7 @@ demo: install
 bench: install
 	$(BIN)/python benchmarks/dataset_io.py
 	$(BIN)/python benchmarks/ik_speed.py
+	$(BIN)/python benchmarks/train_speed.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache *.egg-info

@@ -66,6 +66,8 @@ def train(
         )
 
         def report(r) -> None:
+            if trainer.rank:
+                return
             mark = " [green]best[/]" if r.best else ""
             err.print(
                 f"epoch {r.epoch:3d}  loss {r.train_loss:.5f}  val PA-MPJPE {r.val_pa_mpjpe:.4f}  "
