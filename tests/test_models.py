@@ -98,3 +98,31 @@ def test_presets_build():
             assert build_model(ModelConfig(kind=kind, **preset)) is not None
     with pytest.raises(ValueError, match="unknown model setting"):
         ModelConfig.from_dict({"dims": 3})
+
+
+def test_spacetime_overfits_a_tiny_batch():
+    from lfmcli.geometry.procrustes import sequence_align, velocity_loss
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="spacetime", dim=64, heads=4, layers=2, motion_layers=1, window=2))
+    B, T, J = 2, 6, 17
+    base = torch.randn(B, 1, J, 3)
+    target = base + 0.05 * torch.cumsum(torch.randn(B, T, J, 3), 1)
+    pts = target[..., :2] / (target[..., 2:] + 6) * 800
+    vis = torch.ones(B, T, J, dtype=torch.bool)
+    exists = torch.ones(B, J, dtype=torch.bool)
+    adj = torch.as_tensor(get_rig("h36m_17").adjacency()).expand(B, J, J)
+
+    def loss_fn():
+        pred = model(pts, vis, exists, adj)
+        frame = procrustes_loss(pred.reshape(B * T, J, 3), target.reshape(B * T, J, 3), vis.reshape(B * T, J))
+        return frame + velocity_loss(sequence_align(pred, target, vis), target, vis)
+
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    start = loss_fn().item()
+    for _ in range(300):
+        opt.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05 * start
