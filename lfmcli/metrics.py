@@ -1,17 +1,101 @@
-"""Pose-error metrics, all masked (joints without ground truth never count) and batched, in the target's units."""
+"""Pose-error metrics, as the lifting literature defines them (formulas in docs/metrics.md).
+
+All are masked (joints without ground truth, or padding, never count), batched, and in the units of the ground
+truth, except ``pa-mpjpe%`` which is scale-free. Frame metrics take (..., J, 3) and return one value per frame
+(...,); sequence metrics take (B, T, J, 3) with mask (B, T, J) and return one value per sequence (B,).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 
-from .geometry.procrustes import similarity_align
+from .geometry.procrustes import sequence_align, similarity_align, spread
 
 
 def _mean_distance(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    d = torch.linalg.norm(torch.nan_to_num(a - b), dim=-1) * mask
-    return d.sum(-1) / mask.sum(-1).clamp(min=1)
+    w = mask.to(a.dtype)
+    d = torch.linalg.norm(torch.nan_to_num(a - torch.nan_to_num(b)), dim=-1) * w
+    return d.sum(-1) / w.sum(-1).clamp(min=1)
+
+
+def _centre(points: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    w = mask.to(points.dtype)[..., None]
+    p = torch.nan_to_num(points)
+    return p - (w * p).sum(-2, keepdim=True) / w.sum(-2, keepdim=True).clamp(min=1)
+
+
+def mpjpe(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean per-joint position error after centring both on the centroid of their masked joints (no rotation or
+    scale alignment)."""
+    return _mean_distance(_centre(pred, mask), _centre(target, mask), mask)
+
+
+def n_mpjpe(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """MPJPE after centring and the least-squares scale of the prediction (no rotation)."""
+    p, g = _centre(pred, mask), _centre(target, mask)
+    w = mask.to(p.dtype)[..., None]
+    s = (w * p * g).sum((-1, -2)) / (w * p * p).sum((-1, -2)).clamp(min=1e-12)
+    return _mean_distance(s[..., None, None] * p, g, mask)
 
 
 def pa_mpjpe(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Per-item mean joint error after the best similarity alignment (reflection-free) of each item: (...,)."""
+    """MPJPE after the best similarity transform (scale, rotation without reflection, translation) of each frame;
+    the space-time paper's FA-MPJPE."""
     return _mean_distance(similarity_align(pred, target, mask), target, mask)
+
+
+def pa_mpjpe_pct(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """PA-MPJPE as a percentage of the RMS distance of the ground-truth joints to their centroid: scale-free, so
+    categories of different size (and units) compare."""
+    return 100 * pa_mpjpe(pred, target, mask) / spread(target, mask).sqrt().clamp(min=1e-12)
+
+
+def sa_mpjpe(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """MPJPE after one similarity transform for the whole sequence (B, T, J, 3) -> (B,)."""
+    aligned = sequence_align(pred, target, mask)
+    B = pred.shape[0]
+    return _mean_distance(aligned.reshape(B, -1, 3), target.reshape(B, -1, 3), mask.reshape(B, -1))
+
+
+def sa_mpve(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean per-joint velocity error (per frame step) after one similarity transform for the whole sequence;
+    counts joints present in both frames of a step. (B, T, J, 3) -> (B,)."""
+    aligned = sequence_align(pred, target, mask)
+    both = mask[:, 1:] & mask[:, :-1]
+    B = pred.shape[0]
+    dv = (aligned[:, 1:] - aligned[:, :-1]).reshape(B, -1, 3)
+    dg = torch.nan_to_num(target[:, 1:] - target[:, :-1]).reshape(B, -1, 3)
+    return _mean_distance(dv, dg, both.reshape(B, -1))
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+    sequence: bool  # needs (B, T, J, 3) sequences
+
+
+METRICS = {
+    m.name: m
+    for m in (
+        Metric("mpjpe", mpjpe, False),
+        Metric("n-mpjpe", n_mpjpe, False),
+        Metric("pa-mpjpe", pa_mpjpe, False),
+        Metric("pa-mpjpe%", pa_mpjpe_pct, False),
+        Metric("sa-mpjpe", sa_mpjpe, True),
+        Metric("sa-mpve", sa_mpve, True),
+    )
+}
+ALIASES = {"fa-mpjpe": "pa-mpjpe", "pa-mpjpe-pct": "pa-mpjpe%"}
+
+
+def get_metric(name: str) -> Metric:
+    key = ALIASES.get(name.lower(), name.lower())
+    if key not in METRICS:
+        from .errors import LfmError
+
+        raise LfmError(f"unknown metric {name!r}; choose from {', '.join([*METRICS, *ALIASES])}")
+    return METRICS[key]

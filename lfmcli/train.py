@@ -330,6 +330,7 @@ class Trainer:
             "step": self.step,
             "val_pa_mpjpe": self.best,
             "categories": self.train_bank.categories,
+            "window": self.cfg["data"]["window"],
             "rigs": {n: g.rig.num_joints for n, g in self.train_bank.groups.items()},
             "data": self.cfg["data"]["paths"],
         }

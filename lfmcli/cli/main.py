@@ -7,6 +7,7 @@ import typer
 from .. import __version__
 from . import build_dataset, dataset, rigs
 from .common import LfmGroup
+from .eval import eval_
 from .train import train
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app.add_typer(rigs.app, name="rigs")
 app.add_typer(dataset.app, name="dataset")
 app.add_typer(build_dataset.app, name="build-dataset")
 app.command("train")(train)
+app.command("eval")(eval_)
 
 
 def _version(value: bool) -> None:

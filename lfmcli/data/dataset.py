@@ -45,12 +45,16 @@ class _Group:
 
 
 class SampleBank:
-    """The samples of ``split`` in ``paths`` (all splits when ``split`` is None), optionally of some categories."""
+    """The samples of ``split`` in ``paths`` (all splits when ``split`` is None), optionally only of some
+    ``categories`` and without the ``exclude`` ones."""
 
-    def __init__(self, paths: Seq[str | Path], split: str | None, categories: Seq[str] | None = None):
+    def __init__(
+        self, paths: Seq[str | Path], split: str | None, categories: Seq[str] | None = None, exclude: Seq[str] = ()
+    ):
         groups: dict[str, _Group] = {}
         parts: dict[str, list] = {}
         views = []  # (group name, first row, length, category, fps)
+        self_names: list[str] = []  # "<sequence>#<view number>" per view
         for path in paths:
             with DatasetFile(path) as f:
                 s, v = f.sequences, f.views
@@ -58,7 +62,7 @@ class SampleBank:
                     i = int(v["sequence"][j])
                     if split is not None and s["split"][i] != split:
                         continue
-                    if categories is not None and s["category"][i] not in categories:
+                    if (categories is not None and s["category"][i] not in categories) or s["category"][i] in exclude:
                         continue
                     rig = f.rigs[s["rig"][i]]
                     if rig.name in groups and groups[rig.name].rig != rig:
@@ -72,6 +76,7 @@ class SampleBank:
                     first = sum(len(c[0]) for c in chunks)
                     chunks.append((uv, seen, xyz.astype(np.float32)))
                     views.append((rig.name, first, n, str(s["category"][i]), float(s["fps"][i])))
+                    self_names.append(f"{s['name'][i]}#{int(np.sum(v['sequence'][:j] == i))}")
         if not views:
             raise LfmError(f"no {split or ''} samples in {', '.join(map(str, paths))}".replace("  ", " "))
         for name, chunks in parts.items():
@@ -90,6 +95,7 @@ class SampleBank:
         self.view_length = np.array([n for _, _, n, *_ in views])
         self.view_category = np.array([cid[c] for *_, c, _ in views])
         self.view_fps = np.array([fps for *_, fps in views])
+        self.view_names = self_names
         # one entry per frame sample
         self.sample_view = np.repeat(np.arange(len(views)), self.view_length)
         offsets = np.concatenate([[0], np.cumsum(self.view_length)[:-1]])

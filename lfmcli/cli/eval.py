@@ -1,0 +1,98 @@
+"""`lfm eval`: metrics of a checkpoint on a dataset split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from .common import err, print_json, progress
+
+
+def eval_(
+    checkpoint: Path = typer.Argument(..., help="A model checkpoint (.safetensors from lfm train)."),
+    data: list[Path] = typer.Argument(..., help="Dataset files."),
+    metric: list[str] = typer.Option(
+        ["mpjpe", "pa-mpjpe", "pa-mpjpe%"],
+        "--metric",
+        help="mpjpe, n-mpjpe, pa-mpjpe (fa-mpjpe), pa-mpjpe%, sa-mpjpe, sa-mpve; repeat for several.",
+    ),
+    split: str = typer.Option("test", "--split", help="Which split to evaluate."),
+    occlude: float = typer.Option(0.0, "--occlude", help="Hide this ratio of the visible 2D points (seeded)."),
+    categories: str = typer.Option(None, "--categories", help="Only these categories (comma-separated)."),
+    exclude: str = typer.Option("", "--exclude-categories", help="Leave these categories out (comma-separated)."),
+    baseline: str = typer.Option(None, "--baseline", help="flat: also report the z = 0 lift, for reference."),
+    per_sequence: bool = typer.Option(False, "--per-sequence", help="Also report every sequence (and view)."),
+    window: int = typer.Option(None, "--window", help="Clip length for sequence metrics [default: the model's]."),
+    seed: int = typer.Option(0, "--seed", help="Seed of --occlude."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object to stdout."),
+) -> None:
+    """Evaluate a checkpoint: per-category and overall metrics, frame-weighted, in the ground truth's units
+    (pa-mpjpe% is scale-free). docs/metrics.md gives every formula.
+
+    Example: [cyan]lfm eval runs/small/best.safetensors real.h5 --metric pa-mpjpe --metric sa-mpjpe --baseline flat[/]
+    """
+    from ..devices import resolve_device
+    from ..errors import LfmError
+    from ..eval import check_split, evaluate
+
+    if baseline not in (None, "flat"):
+        raise LfmError(f"--baseline {baseline!r}: the only baseline is flat")
+    if not 0 <= occlude < 1:
+        raise LfmError("--occlude must be a ratio in [0, 1)")
+    check_split(data, split)
+    split_list = lambda text: [c.strip() for c in text.split(",") if c.strip()]  # noqa: E731
+    with progress() as bar:
+        task = bar.add_task("evaluating", total=None)
+        result = evaluate(
+            checkpoint,
+            data,
+            metric,
+            split=split,
+            occlusion=occlude,
+            categories=split_list(categories) if categories else None,
+            exclude=split_list(exclude),
+            baseline=baseline == "flat",
+            per_sequence=per_sequence,
+            window=window,
+            seed=seed,
+            device=resolve_device(device),
+            advance=lambda n: bar.update(task, advance=n),
+        )
+    if as_json:
+        print_json(result)
+        return
+    names = [m for m in result["overall"] if m != "frames"]
+    table = Table(
+        title=f"{checkpoint} on {split} ({result['overall']['frames']} frames"
+        + (f", {occlude:.0%} of 2D hidden" if occlude else "")
+        + ")"
+    )
+    table.add_column("category")
+    table.add_column("frames", justify="right")
+    for m in names:
+        table.add_column(m, justify="right")
+        if baseline:
+            table.add_column(f"{m} flat", justify="right", style="dim")
+    rows = [*result["categories"].items(), ("overall", result["overall"])]
+    if per_sequence:
+        rows = [*result["sequences"].items(), *rows]
+    for name, values in rows:
+        cells = []
+        for m in names:
+            cells.append(f"{values[m]:.4g}" if m in values else "-")
+            if baseline:
+                base = (
+                    result["baseline"]["overall"]
+                    if name == "overall"
+                    else result["baseline"]
+                    .get("sequences" if per_sequence and name in result.get("sequences", {}) else "categories", {})
+                    .get(name, {})
+                )
+                cells.append(f"{base[m]:.4g}" if m in base else "-")
+        table.add_row(name, str(values["frames"]), *cells)
+    err.print(table)
+    for note in result["notes"]:
+        err.print(f"[yellow]note:[/] {note}")

@@ -1,0 +1,169 @@
+"""Evaluating a checkpoint on a dataset split (`lfm eval`).
+
+Every view of every sequence is cut into clips: sequences (fps > 0) into consecutive clips of ``window`` frames,
+static samples into one-frame clips. A single-frame model lifts each frame of a clip on its own; the space-time
+model lifts the clip as a whole. Frame metrics average over frames; sequence metrics are computed per clip and
+weighted by its frames. Results are frame-weighted per category and overall.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from collections.abc import Sequence as Seq
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import load_checkpoint
+from .data.dataset import Batch, SampleBank, occlude
+from .errors import LfmError
+from .metrics import get_metric
+from .models.lfm import normalize_2d
+
+DEFAULT_METRICS = ("mpjpe", "pa-mpjpe", "pa-mpjpe%")
+
+
+def flat_lift(points2d: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    """The z = 0 baseline: normalised 2D of each frame with zero depth."""
+    B = points2d.shape[0]
+    frames = points2d.reshape(-1, *points2d.shape[-2:])
+    xy = normalize_2d(frames, visible.reshape(frames.shape[:-1]))
+    return torch.cat([xy, torch.zeros_like(xy[..., :1])], -1).reshape(B, *points2d.shape[1:-1], 3)
+
+
+class _Tally:
+    """Frame-weighted sums of metric values per key (category, sequence, overall)."""
+
+    def __init__(self):
+        self.sums: dict = defaultdict(lambda: defaultdict(float))
+        self.weights: dict = defaultdict(lambda: defaultdict(float))
+        self.frames: dict = defaultdict(int)
+
+    def add(self, keys, metric: str, values: np.ndarray, weights: np.ndarray) -> None:
+        for key in keys:
+            self.sums[key][metric] += float((values * weights).sum())
+            self.weights[key][metric] += float(weights.sum())
+
+    def result(self, key) -> dict:
+        out = {m: self.sums[key][m] / w for m, w in self.weights[key].items() if w > 0}
+        return {**out, "frames": self.frames[key]}
+
+
+def evaluate(
+    checkpoint: str | Path,
+    paths: Seq[str | Path],
+    metrics: Seq[str] = DEFAULT_METRICS,
+    split: str = "test",
+    occlusion: float = 0.0,
+    categories: Seq[str] | None = None,
+    exclude: Seq[str] = (),
+    baseline: bool = False,
+    per_sequence: bool = False,
+    window: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    batch_frames: int = 2048,
+    advance: Callable[[int], None] | None = None,
+) -> dict:
+    """{"overall": {metric: value}, "categories": {name: {metric: value, "frames": n}}, ...}; with ``baseline`` also
+    "baseline" (the same for the z = 0 lift), with ``per_sequence`` also "sequences", and "notes" on metrics that
+    could not be computed."""
+    chosen = [get_metric(m) for m in metrics]
+    model, cfg, info = load_checkpoint(checkpoint, device)
+    window = window or int(info.get("window", 48))
+    bank = SampleBank(paths, split, categories, exclude)
+    rng = np.random.default_rng(seed)
+    lifters = {"model": lambda b: _lift(model, cfg.kind, b)}
+    if baseline:
+        lifters["baseline"] = lambda b: flat_lift(b.points2d, b.visible & b.exists[:, None])
+    tallies = {k: _Tally() for k in lifters}
+    by_length: dict[int, list] = defaultdict(list)  # clip length -> (view, first frame) of each clip
+    for v in range(len(bank.view_length)):
+        T = window if bank.view_fps[v] > 0 else 1
+        by_length[T] += [(v, s) for s in range(0, int(bank.view_length[v]), T)]
+    notes = []
+    for T, items in sorted(by_length.items()):
+        step = max(batch_frames // T, 1)
+        for i in range(0, len(items), step):
+            views, starts = (np.array(x) for x in zip(*items[i : i + step], strict=True))
+            batch = occlude(bank.windows(views, starts, T), occlusion, rng).to(device)
+            keys = [("category", bank.categories[c]) for c in bank.view_category[views]]
+            names = [bank.view_names[v] for v in views]
+            frames = batch.has_3d.any(-1).cpu().numpy()  # (B, T) frames with ground truth
+            for k, lift in lifters.items():
+                with torch.no_grad():
+                    pred = lift(batch).float()
+                _score(tallies[k], chosen, pred, batch, keys, names, frames, T, per_sequence)
+            if advance:
+                advance(len(views))
+    for m in chosen:
+        if m.sequence and not any(T > 1 for T in by_length):
+            notes.append(f"{m.name}: no sequences in this split (static samples only)")
+    out = _report(tallies["model"], bank, per_sequence)
+    if baseline:
+        out["baseline"] = _report(tallies["baseline"], bank, per_sequence)
+    out.update(notes=notes, split=split, window=window, occlusion=occlusion, checkpoint=str(checkpoint))
+    return out
+
+
+def _lift(model, kind: str, batch: Batch) -> torch.Tensor:
+    points2d, visible, exists, adjacency = batch.model_inputs()
+    if kind == "spacetime":
+        return model(points2d, visible, exists, adjacency)
+    B, T, J, _ = points2d.shape
+    pred = model(
+        points2d.reshape(B * T, J, 2),
+        visible.reshape(B * T, J),
+        exists.repeat_interleave(T, 0),
+        adjacency.repeat_interleave(T, 0),
+    )
+    return pred.reshape(B, T, J, 3)
+
+
+def _score(tally: _Tally, chosen, pred, batch: Batch, keys, names, frames, T, per_sequence) -> None:
+    B, _, J, _ = pred.shape
+    target, mask = batch.target, batch.has_3d
+    for b in range(B):
+        count = int(frames[b].sum())
+        for key in [keys[b], ("overall",)] + ([("sequence", names[b])] if per_sequence else []):
+            tally.frames[key] += count
+    for m in chosen:
+        if m.sequence:
+            if T < 2:
+                continue
+            values = m.fn(pred.double(), target.double(), mask).cpu().numpy()
+            weights = frames.sum(1).astype(float) * (frames.sum(1) >= 2)
+            per_item_keys = [
+                [keys[b], ("overall",)] + ([("sequence", names[b])] if per_sequence else []) for b in range(B)
+            ]
+            for b in range(B):
+                tally.add(per_item_keys[b], m.name, values[b : b + 1], weights[b : b + 1])
+        else:
+            flat_mask = mask.reshape(B * T, J)
+            values = m.fn(pred.reshape(B * T, J, 3).double(), target.reshape(B * T, J, 3).double(), flat_mask)
+            values = values.reshape(B, T).cpu().numpy()
+            for b in range(B):
+                ks = [keys[b], ("overall",)] + ([("sequence", names[b])] if per_sequence else [])
+                tally.add(ks, m.name, values[b][frames[b]], np.ones(int(frames[b].sum())))
+
+
+def _report(tally: _Tally, bank: SampleBank, per_sequence: bool) -> dict:
+    out = {
+        "overall": tally.result(("overall",)),
+        "categories": {c: tally.result(("category", c)) for c in bank.categories},
+    }
+    if per_sequence:
+        out["sequences"] = {k[1]: tally.result(k) for k in tally.frames if k[0] == "sequence"}
+    return out
+
+
+def check_split(paths: Seq[str | Path], split: str) -> None:
+    from .data.format import DatasetFile
+
+    for path in paths:
+        with DatasetFile(path) as f:
+            if split in set(f.sequences["split"]):
+                return
+    raise LfmError(f"no sequences in split {split!r} of {', '.join(map(str, paths))}")

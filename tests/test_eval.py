@@ -1,0 +1,113 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lfmcli.checkpoint import load_checkpoint, save_checkpoint
+from lfmcli.data.format import DatasetWriter, Sequence, View
+from lfmcli.geometry.cameras import Camera, intrinsics
+from lfmcli.models import ModelConfig, build_model
+from lfmcli.rigs import Rig
+
+SQUARE = np.array([[-1.0, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]])
+
+
+@pytest.fixture
+def fixture(tmp_path):
+    """A side-2 square facing the camera, sliding 1 unit per frame along x for 5 frames, plus a static chair."""
+    rig = Rig.from_dict({"name": "square", "joints": list("abcd"), "edges": [["a", "b"], ["b", "c"], ["c", "d"]]})
+    cam = Camera(intrinsics(100, (640, 480)), np.eye(3), np.array([0, 0, 10.0]), (640, 480))
+    moving = np.stack([SQUARE + [k, 0, 0] for k in range(5)]).astype(np.float32)
+    path = tmp_path / "square.h5"
+    with DatasetWriter(path) as w:
+        for name, points, fps, category in (
+            ("slide", moving, 30.0, "square"),
+            ("chair/0", moving[:1] * [1, 2, 1], 0.0, "chair"),
+        ):
+            seq = Sequence(name=name, category=category, rig=rig, points3d=points, fps=fps, split="test")
+            seq.views = [View(cam, cam.project(points).astype(np.float32), np.ones(points.shape[:2], bool))]
+            w.add(seq)
+    torch.manual_seed(0)
+    cfg = ModelConfig(dim=32, heads=4, layers=1)
+    ckpt = tmp_path / "model.safetensors"
+    save_checkpoint(ckpt, build_model(cfg), cfg, {"window": 5})
+    return path, ckpt, moving, cam
+
+
+def numpy_pa_mpjpe(pred, target):
+    """Independent similarity Procrustes (Umeyama) for the test."""
+    p, g = pred - pred.mean(0), target - target.mean(0)
+    u, s, vt = np.linalg.svd(g.T @ p)
+    d = np.diag([1, 1, np.sign(np.linalg.det(u @ vt))])
+    R = u @ d @ vt
+    scale = np.trace(np.diag(s) @ d) / (p**2).sum()
+    return np.linalg.norm(scale * p @ R.T - g, axis=1).mean()
+
+
+def test_eval_json_reproduces_hand_checked_values(cli, fixture):
+    path, ckpt, moving, cam = fixture
+    r = cli(
+        "eval",
+        ckpt,
+        path,
+        "--metric",
+        "pa-mpjpe",
+        "--metric",
+        "sa-mpjpe",
+        "--metric",
+        "mpjpe",
+        "--metric",
+        "pa-mpjpe%",
+        "--baseline",
+        "flat",
+        "--json",
+        "--device",
+        "cpu",
+    )
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    base = out["baseline"]
+    # the flat lift of a fronto-parallel square is that square: no error per frame...
+    assert base["categories"]["square"]["pa-mpjpe"] == pytest.approx(0, abs=1e-6)
+    assert base["categories"]["square"]["mpjpe"] == pytest.approx(0, abs=1e-6)
+    # ...but each frame is re-centred, so against the sliding truth one alignment leaves |k - 2| per frame: 1.2
+    assert base["categories"]["square"]["sa-mpjpe"] == pytest.approx(1.2, abs=1e-6)
+    # the stretched chair is seen as a 1x2 rectangle: the flat lift is exact again
+    assert base["categories"]["chair"]["pa-mpjpe"] == pytest.approx(0, abs=1e-6)
+    assert "sa-mpjpe" not in out["categories"]["chair"] and out["categories"]["chair"]["frames"] == 1
+    assert out["overall"]["frames"] == 6
+    # the model's figures, recomputed here independently
+    model, _, _ = load_checkpoint(ckpt)
+    uv = torch.tensor(cam.project(moving), dtype=torch.float32)
+    chain = np.eye(4, dtype=bool) | np.eye(4, k=1, dtype=bool) | np.eye(4, k=-1, dtype=bool)  # the rig a-b-c-d
+    adjacency = torch.tensor(chain).expand(5, 4, 4)
+    with torch.no_grad():
+        pred = model(
+            uv,
+            torch.ones(5, 4, dtype=torch.bool),
+            torch.ones(5, 4, dtype=torch.bool),
+            adjacency,
+        ).numpy()
+    expected = np.mean([numpy_pa_mpjpe(pred[k], moving[k]) for k in range(5)])
+    assert out["categories"]["square"]["pa-mpjpe"] == pytest.approx(expected, rel=1e-4)
+    radius = np.sqrt(((SQUARE - SQUARE.mean(0)) ** 2).sum(1).mean())
+    assert out["categories"]["square"]["pa-mpjpe%"] == pytest.approx(100 * expected / radius, rel=1e-4)
+
+
+def test_eval_options_and_errors(cli, fixture):
+    path, ckpt, *_ = fixture
+    run = lambda *a: cli("eval", ckpt, path, "--json", "--device", "cpu", *a)  # noqa: E731
+    only = json.loads(run("--categories", "chair").stdout)
+    assert list(only["categories"]) == ["chair"] and only["overall"]["frames"] == 1
+    without = json.loads(run("--exclude-categories", "chair").stdout)
+    assert list(without["categories"]) == ["square"]
+    a, b = (json.loads(run("--occlude", "0.5", "--seed", "3").stdout) for _ in range(2))
+    assert a["overall"] == b["overall"]
+    per = json.loads(run("--per-sequence").stdout)
+    assert set(per["sequences"]) == {"slide#0", "chair/0#0"}
+    assert run("--metric", "nope").exit_code == 1
+    r = run("--split", "train")
+    assert r.exit_code == 1 and "no sequences in split 'train'" in r.stderr
+    r = cli("eval", path, path, "--device", "cpu")
+    assert r.exit_code == 1 and "not an lfm checkpoint" in r.stderr

@@ -1,0 +1,77 @@
+"""Hand-computed cases for every metric."""
+
+import math
+
+import pytest
+import torch
+
+from lfmcli.errors import LfmError
+from lfmcli.metrics import METRICS, get_metric, mpjpe, n_mpjpe, pa_mpjpe, pa_mpjpe_pct, sa_mpjpe, sa_mpve
+
+T3 = torch.tensor
+
+
+def square():
+    return T3([[0.0, 0, 0], [2, 0, 0], [2, 2, 0], [0, 2, 0]], dtype=torch.float64)
+
+
+def test_mpjpe_is_centroid_relative_and_masked():
+    g = square()[None]
+    p = g + T3([5.0, -1, 3], dtype=torch.float64)  # a pure translation costs nothing
+    ones = torch.ones(1, 4, dtype=torch.bool)
+    assert mpjpe(p, g, ones).item() == pytest.approx(0)
+    # move one joint by 4 along x: centroid shifts by 1, so errors are 3, 1, 1, 1 -> mean 1.5
+    p = g.clone()
+    p[0, 1, 0] += 4
+    assert mpjpe(p, g, ones).item() == pytest.approx(1.5)
+    # masking that joint out makes the rest perfect again
+    mask = T3([[True, False, True, True]])
+    assert mpjpe(p, g, mask).item() == pytest.approx(0)
+    p[0, 1] = float("nan")
+    assert mpjpe(p, g, mask).item() == pytest.approx(0)
+
+
+def test_n_mpjpe_removes_scale_only():
+    g = square()[None]
+    ones = torch.ones(1, 4, dtype=torch.bool)
+    assert n_mpjpe(3 * g, g, ones).item() == pytest.approx(0)
+    rotated = g[..., [1, 0, 2]]  # a reflection across x=y: scale cannot fix it
+    assert n_mpjpe(rotated, g, ones).item() > 0.5
+
+
+def test_pa_mpjpe_removes_similarity_and_hand_case():
+    g = square()[None]
+    ones = torch.ones(1, 4, dtype=torch.bool)
+    c, s = math.cos(0.7), math.sin(0.7)
+    R = T3([[c, -s, 0], [s, c, 0], [0, 0, 1]], dtype=torch.float64)
+    assert pa_mpjpe(2.5 * g @ R.T + 1, g, ones).item() == pytest.approx(0, abs=1e-9)
+    # square vs a 2x1 rectangle: best similarity error by hand. Centred rectangle corners (+-1, +-0.5) vs square
+    # corners (+-1, +-1): optimal scale s = sum(p.g)/sum(p.p) = (4*1 + 4*0.5)/(4*1.25) = 1.2, residual per corner
+    # (1-1.2, 1-0.6) -> distance sqrt(0.04 + 0.16)
+    rect = T3([[0.0, 0, 0], [2, 0, 0], [2, 1, 0], [0, 1, 0]], dtype=torch.float64)[None]
+    assert pa_mpjpe(rect, g, ones).item() == pytest.approx(math.sqrt(0.2), abs=1e-9)
+    # pa-mpjpe% divides by the RMS radius of the ground truth: sqrt(2) for the square
+    assert pa_mpjpe_pct(rect, g, ones).item() == pytest.approx(100 * math.sqrt(0.2) / math.sqrt(2), abs=1e-7)
+
+
+def test_sequence_metrics_hand_cases():
+    g = square()
+    target = torch.stack([g, g + T3([1.0, 0, 0], dtype=torch.float64), g + T3([2.0, 0, 0], dtype=torch.float64)])[None]
+    mask = torch.ones(1, 3, 4, dtype=torch.bool)
+    # a scaled, shifted copy of the whole sequence is perfect for both
+    assert sa_mpjpe(3 * target + 1, target, mask).item() == pytest.approx(0, abs=1e-9)
+    assert sa_mpve(3 * target + 1, target, mask).item() == pytest.approx(0, abs=1e-9)
+    # a prediction that stands still while the target moves 1 per frame: after the best single alignment the
+    # frames sit at the target's mean position, so errors are 1, 0, 1 (mean 2/3) and every velocity is off by 1
+    still = torch.stack([g + T3([1.0, 0, 0], dtype=torch.float64)] * 3)[None]
+    assert sa_mpjpe(still, target, mask).item() == pytest.approx(2 / 3, abs=1e-6)
+    assert sa_mpve(still, target, mask).item() == pytest.approx(1.0, abs=1e-6)
+    # per-frame alignment cannot see that difference
+    assert pa_mpjpe(still, target, mask).abs().max().item() == pytest.approx(0, abs=1e-9)
+
+
+def test_registry_and_aliases():
+    assert get_metric("FA-MPJPE") is METRICS["pa-mpjpe"]
+    assert get_metric("sa-mpve").sequence and not get_metric("mpjpe").sequence
+    with pytest.raises(LfmError, match="unknown metric"):
+        get_metric("mpjpe2")
