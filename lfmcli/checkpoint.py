@@ -46,3 +46,11 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[torch.nn.Mod
 
 def file_hash(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def default_checkpoint(kind: str = "lfm") -> Path:
+    """The packaged default model of ``kind`` (lfm or spacetime)."""
+    path = Path(__file__).resolve().parent / "weights" / f"default_{kind}.safetensors"
+    if not path.exists():
+        raise LfmError(f"no packaged default {kind} model in this installation; pass --checkpoint")
+    return path

@@ -8,6 +8,7 @@ from .. import __version__
 from . import build_dataset, dataset, rigs
 from .common import LfmGroup
 from .eval import eval_
+from .lift import lift
 from .train import train
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app.add_typer(dataset.app, name="dataset")
 app.add_typer(build_dataset.app, name="build-dataset")
 app.command("train")(train)
 app.command("eval")(eval_)
+app.command("lift")(lift)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,371 @@
+"""2D keypoint files users have: lfm JSON, COCO, OpenPose, DeepLabCut and SLEAP. Each reader returns `Keypoints2D`.
+
+Missing points are NaN. Several individuals (people, animals) share the arrays along axis 1 and are lifted
+separately.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import LfmError
+from ..rigs import Rig, RigError, get_rig, match_rig
+
+
+@dataclass
+class Keypoints2D:
+    points: np.ndarray  # (T, I, J, 2) float32 pixels, NaN = missing
+    confidence: np.ndarray  # (T, I, J) float32, 1 where the format has none, NaN where missing
+    joints: list[str]
+    rig: Rig | None  # None: no graph is known
+    individuals: list[str]
+    fps: float | None = None
+    image_size: tuple[int, int] | None = None
+    format: str = ""
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.points.shape[:3]
+
+
+def _read_json(path: Path):
+    try:
+        text = path.read_text()
+    except (FileNotFoundError, IsADirectoryError):
+        raise LfmError("no such file", path) from None
+    if not text.strip():
+        raise LfmError("is empty", path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise LfmError(f"malformed JSON ({e})", path) from None
+
+
+def _finite(points: np.ndarray, path: Path) -> None:
+    bad = np.isinf(points).any(-1) | (np.isnan(points).any(-1) & ~np.isnan(points).all(-1))
+    if bad.any():
+        t, *_ = np.argwhere(bad)[0]
+        raise LfmError(f"frame {t}: coordinates must be finite numbers (mark a missing point with null)", path)
+
+
+def _rig_or_none(spec, joints: list[str], path: Path) -> Rig | None:
+    """A rig from a name or an inline mapping; else a shipped rig with exactly these joint names; else None."""
+    if spec is None:
+        return match_rig(joints) if joints else None
+    try:
+        rig = get_rig(spec) if isinstance(spec, str) else Rig.from_dict({"name": "input", **spec}, origin=str(path))
+    except RigError as e:
+        raise LfmError(f"rig: {e}", path) from None
+    return rig
+
+
+# ----- lfm JSON
+
+
+def read_lfm_json(path: Path) -> Keypoints2D:
+    """{"keypoints": [[[x, y] | [x, y, c] | null, ...per joint], ...per frame], "rig": ..., "fps": ...,
+    "image_size": [w, h]}; only "keypoints" is required."""
+    doc = _read_json(path)
+    if not isinstance(doc, dict) or "keypoints" not in doc:
+        raise LfmError('expected an object with "keypoints": [[[x, y] or [x, y, confidence] or null, ...], ...]', path)
+    frames = doc["keypoints"]
+    if not isinstance(frames, list) or not frames:
+        raise LfmError('"keypoints" must be a non-empty list of frames', path)
+    J = None
+    pts, conf = [], []
+    for t, frame in enumerate(frames):
+        if not isinstance(frame, list) or (J is not None and len(frame) != J):
+            raise LfmError(f"frame {t}: expected a list of {J or 'N'} joints", path)
+        J = len(frame)
+        row_p, row_c = [], []
+        for j, p in enumerate(frame):
+            if p is None:
+                row_p.append([np.nan, np.nan])
+                row_c.append(np.nan)
+            elif isinstance(p, list) and len(p) in (2, 3) and all(isinstance(v, int | float) for v in p):
+                row_p.append(p[:2])
+                row_c.append(p[2] if len(p) == 3 else 1.0)
+            else:
+                raise LfmError(f"frame {t} joint {j}: expected [x, y], [x, y, confidence] or null, got {p!r}", path)
+        pts.append(row_p)
+        conf.append(row_c)
+    points = np.array(pts, np.float32)[:, None]
+    _finite(points, path)
+    rig_spec = doc.get("rig")
+    rig = _rig_or_none(rig_spec, [], path) if rig_spec is not None else None
+    if rig is not None and rig.num_joints != J:
+        raise LfmError(f"{J} joints per frame, but rig {rig.name!r} has {rig.num_joints}", path)
+    size = doc.get("image_size")
+    return Keypoints2D(
+        points=points,
+        confidence=np.array(conf, np.float32)[:, None],
+        joints=list(rig.joints) if rig else [f"joint_{j:02d}" for j in range(J)],
+        rig=rig,
+        individuals=["0"],
+        fps=float(doc["fps"]) if doc.get("fps") else None,
+        image_size=tuple(int(v) for v in size) if size else None,
+        format="lfm-json",
+    )
+
+
+# ----- COCO
+
+
+def read_coco(path: Path) -> Keypoints2D:
+    """A COCO keypoint annotation file (images, annotations, categories) or a detector result list
+    ([{image_id, keypoints, score}, ...]). Frames are images in id order; individuals are the detections of an
+    image in order. Visibility 0 (or confidence 0) means missing."""
+    doc = _read_json(path)
+    results = not isinstance(doc, dict)
+    anns = doc if results else doc.get("annotations")
+    if not isinstance(anns, list) or not anns or not all(isinstance(a, dict) and "keypoints" in a for a in anns):
+        raise LfmError("no COCO keypoint annotations (a list of objects with 'keypoints')", path)
+    cats = [c for c in (doc.get("categories", []) if isinstance(doc, dict) else []) if c.get("keypoints")]
+    rig = None
+    if cats:
+        from ..rigs import _rig_from_coco
+
+        try:
+            rig = match_rig(cats[0]["keypoints"]) or _rig_from_coco({"categories": cats[:1]}, path, None, None)
+        except RigError:
+            rig = None
+    J = len(anns[0]["keypoints"]) // 3
+    if rig is None and J == 17:
+        rig = get_rig("coco_17")
+    images = sorted({a.get("image_id", 0) for a in anns})
+    per_image: dict = {i: [] for i in images}
+    for a in anns:
+        kp = np.asarray(a["keypoints"], np.float64)
+        if kp.size != 3 * J:
+            raise LfmError(f"annotation {a.get('id', '?')}: {kp.size // 3} keypoints, others have {J}", path)
+        per_image[a.get("image_id", 0)].append(kp.reshape(J, 3))
+    people = max(len(v) for v in per_image.values())
+    points = np.full((len(images), people, J, 2), np.nan, np.float32)
+    conf = np.full((len(images), people, J), np.nan, np.float32)
+    for t, image in enumerate(images):
+        for i, kp in enumerate(per_image[image]):
+            seen = kp[:, 2] > 0
+            points[t, i][seen] = kp[seen, :2]
+            # annotations mark visibility 1 or 2 (labelled); detector results put a confidence there
+            conf[t, i][seen] = kp[seen, 2] if results else 1.0
+    _finite(points, path)
+    size = None
+    if isinstance(doc, dict) and doc.get("images"):
+        im = doc["images"][0]
+        size = (int(im["width"]), int(im["height"])) if "width" in im and "height" in im else None
+    return Keypoints2D(
+        points=points,
+        confidence=conf,
+        joints=list(rig.joints) if rig else [f"kp{j}" for j in range(J)],
+        rig=rig,
+        individuals=[str(i) for i in range(people)],
+        image_size=size,
+        format="coco",
+    )
+
+
+# ----- OpenPose
+
+
+def read_openpose(path: Path) -> Keypoints2D:
+    """A folder of OpenPose per-frame JSON files (``*_keypoints.json``, sorted by name), or one such file."""
+    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    if not files:
+        raise LfmError("no OpenPose .json files in this folder", path)
+    frames = []
+    for f in files:
+        doc = _read_json(f)
+        if not isinstance(doc, dict) or "people" not in doc:
+            raise LfmError("not an OpenPose file (no 'people')", f)
+        frames.append([np.asarray(p.get("pose_keypoints_2d", []), np.float64).reshape(-1, 3) for p in doc["people"]])
+    sizes = {len(p) for fr in frames for p in fr}
+    if not sizes:
+        raise LfmError("no person detected in any frame", path)
+    if len(sizes) > 1:
+        raise LfmError(f"frames disagree on the keypoint count ({sorted(sizes)})", path)
+    J = sizes.pop()
+    rig = {25: "openpose_body25", 18: "openpose_coco18"}.get(J)
+    people = max(len(fr) for fr in frames)
+    points = np.full((len(frames), people, J, 2), np.nan, np.float32)
+    conf = np.full((len(frames), people, J), np.nan, np.float32)
+    for t, fr in enumerate(frames):
+        for i, kp in enumerate(fr):
+            seen = kp[:, 2] > 0  # OpenPose writes 0, 0, 0 for a keypoint it did not find
+            points[t, i][seen], conf[t, i][seen] = kp[seen, :2], kp[seen, 2]
+    the_rig = get_rig(rig) if rig else None
+    return Keypoints2D(
+        points=points,
+        confidence=conf,
+        joints=list(the_rig.joints) if the_rig else [f"kp{j}" for j in range(J)],
+        rig=the_rig,
+        individuals=[str(i) for i in range(people)],
+        format="openpose",
+    )
+
+
+# ----- DeepLabCut
+
+
+def read_dlc(path: Path) -> Keypoints2D:
+    """DeepLabCut predictions: the .csv (header rows scorer, [individuals], bodyparts, coords) or the .h5 (pandas;
+    needs the optional pandas and tables packages)."""
+    if path.suffix == ".h5":
+        try:
+            import pandas as pd
+        except ImportError:
+            raise LfmError(
+                "reading DeepLabCut .h5 needs pandas and tables (pip install 'lfmcli[dlc]'); or give the .csv", path
+            ) from None
+        try:
+            df = pd.read_hdf(path)
+        except (ImportError, ValueError, KeyError, OSError) as e:
+            raise LfmError(f"cannot read as a DeepLabCut table ({e})", path) from None
+        header = [list(map(str, level)) for level in zip(*df.columns, strict=True)]
+        values = df.to_numpy(np.float64)
+    else:
+        try:
+            with open(path, newline="") as f:
+                rows = list(csv.reader(f))
+        except FileNotFoundError:
+            raise LfmError("no such file", path) from None
+        n_header = next((k for k, r in enumerate(rows) if r and r[0] == "coords"), None)
+        if n_header is None or not rows[n_header + 1 :]:
+            raise LfmError("not a DeepLabCut CSV (no 'coords' header row, or no data)", path)
+        header = [r[1:] for r in rows[: n_header + 1]]
+        try:
+            values = np.array(
+                [[float(v) if v else np.nan for v in r[1:]] for r in rows[n_header + 1 :] if r], np.float64
+            )
+        except ValueError as e:
+            raise LfmError(f"non-numeric value in the data ({e})", path) from None
+    # header rows: scorer, [individuals (multi-animal)], bodyparts, coords
+    coords, parts = header[-1], header[-2]
+    individuals = header[-3] if len(header) >= 4 else ["0"] * len(parts)
+    ind_names = list(dict.fromkeys(individuals))
+    joint_names = list(dict.fromkeys(parts))
+    T = len(values)
+    points = np.full((T, len(ind_names), len(joint_names), 2), np.nan, np.float32)
+    conf = np.ones((T, len(ind_names), len(joint_names)), np.float32)
+    for c, (ind, part, coord) in enumerate(zip(individuals, parts, coords, strict=True)):
+        i, j = ind_names.index(ind), joint_names.index(part)
+        if coord in ("x", "y"):
+            points[:, i, j, "xy".index(coord)] = values[:, c]
+        elif coord == "likelihood":
+            conf[:, i, j] = values[:, c]
+    missing = np.isnan(points).any(-1)
+    points[missing], conf[missing] = np.nan, np.nan
+    _finite(points, path)
+    return Keypoints2D(
+        points=points,
+        confidence=conf,
+        joints=joint_names,
+        rig=match_rig(joint_names),
+        individuals=ind_names,
+        format="dlc",
+    )
+
+
+# ----- SLEAP
+
+
+def read_sleap(path: Path) -> Keypoints2D:
+    """A SLEAP analysis .h5: tracks (tracks, 2, nodes, frames), node_names, optional track_names, point_scores and
+    edge_inds."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            if "tracks" not in f or "node_names" not in f:
+                raise LfmError("not a SLEAP analysis file (needs 'tracks' and 'node_names')", path)
+            tracks = f["tracks"][()]
+            nodes = [n.decode() if isinstance(n, bytes) else str(n) for n in f["node_names"][()]]
+            names = (
+                [n.decode() if isinstance(n, bytes) else str(n) for n in f["track_names"][()]]
+                if "track_names" in f
+                else []
+            )
+            scores = f["point_scores"][()] if "point_scores" in f else None
+            edges = f["edge_inds"][()] if "edge_inds" in f else None
+    except OSError:
+        raise LfmError("not an HDF5 file (or it is damaged)", path) from None
+    if tracks.ndim != 4 or tracks.shape[1] != 2 or tracks.shape[2] != len(nodes):
+        raise LfmError(f"tracks has shape {tracks.shape}; expected (tracks, 2, {len(nodes)} nodes, frames)", path)
+    points = np.transpose(tracks, (3, 0, 2, 1)).astype(np.float32)  # (frames, tracks, nodes, 2)
+    conf = (
+        np.transpose(scores, (2, 0, 1)).astype(np.float32)
+        if scores is not None and scores.shape == tracks.shape[:1] + tracks.shape[2:]
+        else np.ones(points.shape[:3], np.float32)
+    )
+    conf[np.isnan(points).any(-1)] = np.nan
+    _finite(points, path)
+    rig = match_rig(nodes)
+    if rig is None and edges is not None and len(edges):
+        try:
+            rig = Rig.from_dict(
+                {"name": path.stem, "joints": nodes, "edges": [[nodes[int(a)], nodes[int(b)]] for a, b in edges]},
+                origin=str(path),
+            )
+        except RigError:
+            rig = None  # SLEAP skeletons may leave nodes unconnected: lift without a graph
+    return Keypoints2D(
+        points=points,
+        confidence=conf,
+        joints=nodes,
+        rig=rig,
+        individuals=names or [str(i) for i in range(points.shape[1])],
+        format="sleap",
+    )
+
+
+READERS = {
+    "lfm-json": read_lfm_json,
+    "coco": read_coco,
+    "openpose": read_openpose,
+    "dlc": read_dlc,
+    "sleap": read_sleap,
+}
+
+
+def detect_format(path: Path) -> str:
+    if path.is_dir():
+        return "openpose"
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "dlc"
+    if suffix in (".h5", ".hdf5", ".slp"):
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as f:
+                return "sleap" if "tracks" in f else "dlc"
+        except OSError:
+            raise LfmError("not an HDF5 file (or it is damaged)", path) from None
+    if suffix == ".json":
+        doc = _read_json(path)
+        if isinstance(doc, dict) and "keypoints" in doc:
+            return "lfm-json"
+        if isinstance(doc, dict) and "people" in doc:
+            return "openpose"
+        if (isinstance(doc, dict) and "annotations" in doc) or isinstance(doc, list):
+            return "coco"
+    if not path.exists():
+        raise LfmError("no such file", path)
+    raise LfmError(f"unknown input format; give --format ({', '.join(READERS)})", path)
+
+
+def read_keypoints(path: str | Path, fmt: str | None = None) -> Keypoints2D:
+    path = Path(path)
+    if not path.exists():
+        raise LfmError("no such file or folder", path)
+    fmt = fmt or detect_format(path)
+    if fmt not in READERS:
+        raise LfmError(f"--format {fmt!r}: choose from {', '.join(READERS)}")
+    kp = READERS[fmt](path)
+    if kp.points.shape[0] == 0:
+        raise LfmError("holds no frames", path)
+    return kp

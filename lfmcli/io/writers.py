@@ -1,0 +1,116 @@
+"""Writing lifted 3D: the lfm result HDF5 (netCDF4 layout: xarray opens it with named dimensions), and the same
+result as npz, JSON or C3D."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..data.atomic import atomic_path
+from ..errors import LfmError
+from ..lift import Lifted
+from .readers import Keypoints2D
+
+FRAME_NOTE = (
+    "canonical object frame: the lifted shape is defined up to rotation, scale and translation; "
+    "its scale follows the units of the model's training data"
+)
+
+
+def write_h5(path: str | Path, kp: Keypoints2D, lifted: Lifted, attrs: dict) -> None:
+    """Variables position (time, individual, keypoint, space), position_2d, confidence, visible and edges, with
+    coordinates time, individual, keypoint and space; readable by h5py and by xarray (engine="h5netcdf")."""
+    import h5netcdf
+    import h5py
+
+    T, I, J = kp.shape
+    edges = np.array(kp.rig.edges if kp.rig is not None else np.zeros((0, 2)), np.int32).reshape(-1, 2)
+    with atomic_path(path) as tmp, h5netcdf.File(tmp, "w") as f:
+        f.dimensions = {
+            "time": T,
+            "individual": I,
+            "keypoint": J,
+            "space": 3,
+            "space_2d": 2,
+            "edge": len(edges),
+            "pair": 2,
+        }
+        time = f.create_variable("time", ("time",), "f8")
+        time[:] = np.arange(T) / kp.fps if kp.fps else np.arange(T)
+        time.attrs["units"] = "seconds" if kp.fps else "frame index"
+        for name, values in (
+            ("individual", kp.individuals),
+            ("keypoint", kp.joints),
+            ("space", ["x", "y", "z"]),
+            ("space_2d", ["x", "y"]),
+        ):
+            var = f.create_variable(name, (name,), h5py.string_dtype())
+            var[:] = np.array(values, dtype=object)
+        pos = f.create_variable("position", ("time", "individual", "keypoint", "space"), "f4", fillvalue=np.nan)
+        pos[:] = lifted.position
+        pos.attrs["description"] = FRAME_NOTE
+        p2 = f.create_variable("position_2d", ("time", "individual", "keypoint", "space_2d"), "f4", fillvalue=np.nan)
+        p2[:] = kp.points
+        p2.attrs["units"] = "pixels"
+        conf = f.create_variable("confidence", ("time", "individual", "keypoint"), "f4", fillvalue=np.nan)
+        conf[:] = kp.confidence
+        vis = f.create_variable("visible", ("time", "individual", "keypoint"), "i1")
+        vis[:] = lifted.visible.astype(np.int8)
+        e = f.create_variable("edges", ("edge", "pair"), "i4")
+        e[:] = edges
+        e.attrs["description"] = "rig edges as pairs of keypoint indices"
+        f.attrs.update({k: str(v) for k, v in attrs.items()})
+        f.attrs["rig"] = kp.rig.name if kp.rig is not None else ""
+        f.attrs["frame"] = FRAME_NOTE
+
+
+def write_also(path: Path, fmt: str, kp: Keypoints2D, lifted: Lifted, attrs: dict) -> Path:
+    """The same result next to ``path`` in another format: npz, json or c3d."""
+    out = path.with_suffix(f".{fmt}")
+    if fmt == "npz":
+        with atomic_path(out) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(
+                f,
+                position=lifted.position,
+                position_2d=kp.points,
+                confidence=kp.confidence,
+                keypoints=np.array(kp.joints),
+                individuals=np.array(kp.individuals),
+                edges=np.array(kp.rig.edges if kp.rig else np.zeros((0, 2), int)),
+                attrs=json.dumps(attrs),
+            )
+    elif fmt == "json":
+        doc = {
+            "keypoints": kp.joints,
+            "individuals": kp.individuals,
+            "fps": kp.fps,
+            "edges": [list(e) for e in (kp.rig.edges if kp.rig else [])],
+            "frame": FRAME_NOTE,
+            **attrs,
+            "position": [
+                [[None if np.isnan(p).any() else [round(float(v), 6) for v in p] for p in ind] for ind in frame]
+                for frame in lifted.position
+            ],
+        }
+        with atomic_path(out) as tmp:
+            tmp.write_text(json.dumps(doc))
+    elif fmt == "c3d":
+        try:
+            import ezc3d
+        except ImportError:
+            raise LfmError("C3D output needs ezc3d: pip install 'lfmcli[c3d]'") from None
+        c3d = ezc3d.c3d()
+        T, I, J, _ = lifted.position.shape
+        labels = [f"{ind}:{j}" if I > 1 else j for ind in kp.individuals for j in kp.joints]
+        pts = np.ones((4, I * J, T))
+        pts[:3] = lifted.position.transpose(3, 1, 2, 0).reshape(3, I * J, T)
+        c3d["parameters"]["POINT"]["RATE"]["value"] = [kp.fps or 30.0]
+        c3d["parameters"]["POINT"]["LABELS"]["value"] = labels
+        c3d["data"]["points"] = pts
+        with atomic_path(out) as tmp:
+            c3d.write(str(tmp))
+    else:
+        raise LfmError(f"--also {fmt!r}: choose npz, json or c3d")
+    return out
