@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -57,3 +58,122 @@ def draw_rig(rig: Rig, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     plt.close(fig)
+
+
+def _writer(path: Path, fps: float):
+    """An imageio writer for .gif, .mp4 (needs imageio-ffmpeg) or .png (one frame)."""
+    import imageio.v2 as imageio
+
+    suffix = path.suffix.lower()
+    if suffix == ".gif":
+        return imageio.get_writer(path, format="GIF", mode="I", duration=1000 / fps, loop=0)
+    if suffix == ".mp4":
+        try:
+            import imageio_ffmpeg  # noqa: F401
+        except ImportError:
+            raise LfmError("MP4 output needs imageio-ffmpeg: pip install 'lfmcli[mp4]' (or write a .gif)") from None
+        return imageio.get_writer(path, format="FFMPEG", fps=fps, macro_block_size=1)
+    raise LfmError(f"unknown picture type {suffix!r}: use .gif, .mp4 or .png", path)
+
+
+def render_motion(
+    out: str | Path,
+    points2d: np.ndarray,
+    edges,
+    predicted: np.ndarray | None = None,
+    truth: np.ndarray | None = None,
+    fps: float = 20.0,
+    title: str = "",
+    orbit_degrees: float = 90.0,
+    image_size: tuple[int, int] | None = None,
+) -> int:
+    """Draw the 2D input (left) beside the 3D skeletons (right, camera slowly orbiting): ground truth in red,
+    prediction in blue. Arrays are (T, J, 2) and (T, J, 3); NaN points and their edges are skipped.
+    Writes a GIF, an MP4, or (for .png) the middle frame; returns the number of frames drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    T = points2d.shape[0]
+
+    # show the shapes in place, overlaid: centre every frame of each on its own centroid
+    def centred(shape):
+        if shape is None:
+            return None
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return shape - np.nan_to_num(np.nanmean(shape, axis=1, keepdims=True))
+
+    truth, predicted = centred(truth), centred(predicted)
+    shapes = [s for s in (truth, predicted) if s is not None]
+    allpts = np.concatenate([s.reshape(-1, 3) for s in shapes]) if shapes else np.zeros((1, 3))
+    allpts = allpts[np.isfinite(allpts).all(1)]
+    centre = (allpts.min(0) + allpts.max(0)) / 2 if len(allpts) else np.zeros(3)
+    # a box that holds nearly every point: a few stray points must not shrink the figure
+    half = float(np.percentile(np.abs(allpts - centre), 99)) * 1.15 if len(allpts) else 1.0
+    fig = plt.figure(figsize=(8, 4), dpi=80)
+    ax2, ax3 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2, projection="3d")
+    frames = [T // 2] if out.suffix.lower() == ".png" else range(T)
+
+    def draw(t: int):
+        ax2.clear()
+        ax3.clear()
+        p = points2d[t]
+        for a, b in edges:
+            if np.isfinite(p[[a, b]]).all():
+                ax2.plot(*p[[a, b]].T, color="0.3", lw=1.5)
+        ax2.scatter(*p.T, s=8, color="k")
+        if image_size:
+            ax2.set_xlim(0, image_size[0])
+            ax2.set_ylim(image_size[1], 0)
+            ax2.set_aspect("equal", adjustable="box")
+        else:
+            ax2.invert_yaxis()
+            ax2.set_aspect("equal", adjustable="datalim")
+        ax2.set_title("2D input", fontsize=9)
+        for shape, color in ((truth, "tab:red"), (predicted, "tab:blue")):
+            if shape is None:
+                continue
+            q = shape[t]
+            for a, b in edges:
+                if np.isfinite(q[[a, b]]).all():
+                    # show the camera frame with y down as "up" on screen: plot (x, z, -y)
+                    ax3.plot(q[[a, b], 0], q[[a, b], 2], -q[[a, b], 1], color=color, lw=1.8)
+        for axis, c in zip((ax3.set_xlim, ax3.set_ylim, ax3.set_zlim), (centre[0], centre[2], -centre[1]), strict=True):
+            axis(c - half, c + half)
+        ax3.view_init(elev=15, azim=-90 + orbit_degrees * t / max(T - 1, 1))
+        ax3.set_box_aspect((1, 1, 1))
+        ax3.set_xticklabels([])
+        ax3.set_yticklabels([])
+        ax3.set_zticklabels([])
+        legend = "red: ground truth, blue: lifted" if truth is not None else "lifted 3D"
+        ax3.set_title(f"{legend}  (frame {t + 1}/{T})", fontsize=9)
+        fig.suptitle(title, fontsize=10)
+        fig.canvas.draw()
+        return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+    try:
+        if out.suffix.lower() == ".png":
+            import imageio.v2 as imageio
+
+            image = draw(frames[0])
+            with atomic_path(out) as tmp:
+                imageio.imwrite(tmp, image, format="PNG")
+            return 1
+        with atomic_path(out) as tmp:
+            named = tmp.with_suffix(out.suffix)  # the video writer picks its container by the file name
+            try:
+                writer = _writer(named, fps)
+                try:
+                    for t in frames:
+                        writer.append_data(draw(t))
+                finally:
+                    writer.close()
+                named.replace(tmp)
+            finally:
+                named.unlink(missing_ok=True)
+        return len(frames)
+    finally:
+        plt.close(fig)

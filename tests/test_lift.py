@@ -145,3 +145,35 @@ def test_lift_refuses_unknown_formats_and_overwriting_its_input(cli, ckpt, tmp_p
     assert r.exit_code == 1 and "overwrite the input" in r.stderr
     with pytest.raises(LfmError, match="no such file"):
         read_keypoints(tmp_path / "missing.json")
+
+
+def test_render_gif_from_a_lift_and_png_from_a_dataset(cli, ckpt, tmp_path, rng):
+    from lfmcli.data.build import random_views
+    from lfmcli.data.format import DatasetWriter, Sequence
+
+    pts = frames(rng, 6).tolist()
+    (tmp_path / "k.json").write_text(json.dumps({"keypoints": pts, "rig": "h36m_17"}))
+    assert cli("lift", tmp_path / "k.json", "-o", tmp_path / "k.h5", "--checkpoint", ckpt[0]).exit_code == 0
+    r = cli("render", tmp_path / "k.h5", "-o", tmp_path / "k.gif")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "k.gif").read_bytes()[:6] == b"GIF89a"
+    import imageio.v2 as imageio
+
+    assert len(imageio.mimread(tmp_path / "k.gif")) == 6
+    seq = Sequence(
+        name="walk",
+        category="human",
+        rig=get_rig("h36m_17"),
+        fps=30.0,
+        points3d=rng.normal(size=(5, 17, 3)).astype(np.float32),
+    )
+    seq.views = random_views(seq, 1, 0)
+    with DatasetWriter(tmp_path / "d.h5") as w:
+        w.add(seq)
+    r = cli("render", tmp_path / "d.h5", "--sequence", "walk", "--checkpoint", ckpt[1], "-o", tmp_path / "cmp.png")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "cmp.png").read_bytes()[:4] == b"\x89PNG"
+    r = cli("render", tmp_path / "d.h5", "-o", tmp_path / "x.gif")
+    assert r.exit_code == 1 and "--sequence" in r.stderr
+    r = cli("render", tmp_path / "k.h5", "-o", tmp_path / "k.bmp")
+    assert r.exit_code == 1 and ".gif" in r.stderr and not (tmp_path / "k.bmp").exists()

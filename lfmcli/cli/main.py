@@ -9,6 +9,7 @@ from . import build_dataset, dataset, rigs
 from .common import LfmGroup
 from .eval import eval_
 from .lift import lift
+from .render import render
 from .train import train
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app.add_typer(build_dataset.app, name="build-dataset")
 app.command("train")(train)
 app.command("eval")(eval_)
 app.command("lift")(lift)
+app.command("render")(render)
 
 
 def _version(value: bool) -> None:
