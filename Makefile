@@ -28,6 +28,7 @@ bench: install
 	$(BIN)/python benchmarks/dataset_io.py
 	$(BIN)/python benchmarks/ik_speed.py
 	$(BIN)/python benchmarks/train_speed.py
+	$(BIN)/python benchmarks/lift_speed.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache *.egg-info

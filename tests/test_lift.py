@@ -177,3 +177,31 @@ def test_render_gif_from_a_lift_and_png_from_a_dataset(cli, ckpt, tmp_path, rng)
     assert r.exit_code == 1 and "--sequence" in r.stderr
     r = cli("render", tmp_path / "k.h5", "-o", tmp_path / "k.bmp")
     assert r.exit_code == 1 and ".gif" in r.stderr and not (tmp_path / "k.bmp").exists()
+
+
+def test_also_json_and_c3d(cli, ckpt, tmp_path, rng):
+    ezc3d = pytest.importorskip("ezc3d")
+    pts = frames(rng, 5).tolist()
+    pts[2][3] = None
+    (tmp_path / "in.json").write_text(json.dumps({"keypoints": pts, "rig": "h36m_17", "fps": 50}))
+    out = tmp_path / "res.h5"
+    r = cli("lift", tmp_path / "in.json", "-o", out, "--checkpoint", ckpt[0], "--also", "json", "--also", "c3d")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.with_suffix(".json").read_text())
+    assert len(doc["position"]) == 5 and doc["position"][2][0][3] is None and len(doc["position"][0][0][0]) == 3
+    c3d = ezc3d.c3d(str(out.with_suffix(".c3d")))
+    assert c3d["data"]["points"].shape == (4, 17, 5) and c3d["parameters"]["POINT"]["RATE"]["value"][0] == 50
+    assert c3d["parameters"]["POINT"]["LABELS"]["value"][:2] == ["hip", "r_hip"]
+
+
+def test_min_confidence_hides_points(tmp_path, ckpt):
+    from lfmcli.checkpoint import load_checkpoint
+    from lfmcli.lift import lift_keypoints
+
+    pts = [[[100.0 + 10 * j, 200.0 + 5 * j, 0.9 if j else 0.1] for j in range(17)] for _ in range(3)]
+    (tmp_path / "c.json").write_text(json.dumps({"keypoints": pts, "rig": "h36m_17"}))
+    kp = read_keypoints(tmp_path / "c.json")
+    model, cfg, _ = load_checkpoint(ckpt[0])
+    lifted = lift_keypoints(kp, model, cfg.kind, min_confidence=0.5)
+    assert not lifted.visible[:, 0, 0].any() and lifted.visible[:, 0, 1:].all()
+    assert np.isnan(lifted.position[:, 0, 0]).all() and np.isfinite(lifted.position[:, 0, 1:]).all()

@@ -110,7 +110,12 @@ def write_also(path: Path, fmt: str, kp: Keypoints2D, lifted: Lifted, attrs: dic
         c3d["parameters"]["POINT"]["LABELS"]["value"] = labels
         c3d["data"]["points"] = pts
         with atomic_path(out) as tmp:
-            c3d.write(str(tmp))
+            named = tmp.with_suffix(".c3d")  # ezc3d writes only to a name ending in .c3d
+            try:
+                c3d.write(str(named))
+                named.replace(tmp)
+            finally:
+                named.unlink(missing_ok=True)
     else:
         raise LfmError(f"--also {fmt!r}: choose npz, json or c3d")
     return out

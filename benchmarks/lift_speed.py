@@ -1,0 +1,75 @@
+"""Speed of `lfm lift` as a user runs it: a fresh process, reading the input, lifting, writing the HDF5.
+
+Prints one table: start-up (a one-frame input) and frames/s for a 10,000-frame input, per model preset.
+Weights are random (speed does not depend on them). Usage: python benchmarks/lift_speed.py [--frames 10000]
+[--device cpu] [--presets lfm:small,spacetime:small]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lfmcli.checkpoint import save_checkpoint
+from lfmcli.models import MODEL_PRESETS, ModelConfig, build_model
+
+
+def write_input(path: Path, frames: int, rng) -> None:
+    walk = np.cumsum(rng.normal(size=(frames, 1, 2)), 0) + rng.uniform(200, 800, (1, 17, 2))
+    path.write_text(json.dumps({"keypoints": np.round(walk, 2).tolist(), "rig": "h36m_17", "fps": 50}))
+
+
+def run(args: list[str]) -> float:
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "lfmcli", *args], check=True, capture_output=True)
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=10_000)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--presets", default="lfm:tiny,lfm:small,spacetime:small")
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        write_input(tmp / "one.json", 1, rng)
+        write_input(tmp / "big.json", args.frames, rng)
+        for spec in args.presets.split(","):
+            kind, preset = spec.split(":")
+            cfg = ModelConfig(kind=kind, **MODEL_PRESETS[kind][preset])
+            torch.manual_seed(0)
+            ckpt = tmp / f"{kind}_{preset}.safetensors"
+            save_checkpoint(ckpt, build_model(cfg), cfg, {"window": 48})
+            common = ["--checkpoint", str(ckpt), "--device", args.device]
+            run(["lift", str(tmp / "one.json"), "-o", str(tmp / "w.h5"), *common])  # warm the file cache
+            start = min(run(["lift", str(tmp / "one.json"), "-o", str(tmp / "one.h5"), *common]) for _ in range(3))
+            total = run(["lift", str(tmp / "big.json"), "-o", str(tmp / "big.h5"), *common])
+            rows.append(
+                (
+                    spec,
+                    f"{start:.2f} s",
+                    f"{total:.2f} s",
+                    f"{args.frames / total:,.0f}",
+                    f"{args.frames / max(total - start, 1e-9):,.0f}",
+                )
+            )
+    header = ("model", "start-up (1 frame)", f"{args.frames:,} frames", "frames/s (all)", "frames/s (after start-up)")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    print(f"lfm lift end to end on {args.device} ({torch.get_num_threads()} threads), lfm JSON in, HDF5 out")
+    for r in [header, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
