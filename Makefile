@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo bench default-model clean
 
 install: $(STAMP)
 
@@ -29,6 +29,9 @@ bench: install
 	$(BIN)/python benchmarks/ik_speed.py
 	$(BIN)/python benchmarks/train_speed.py
 	$(BIN)/python benchmarks/lift_speed.py
+
+default-model: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/build_default_model.sh
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache *.egg-info

@@ -30,7 +30,7 @@ from .data.atomic import atomic_path
 from .data.dataset import Batch, SampleBank, occlude, rotate_scale_2d
 from .devices import resolve_device
 from .errors import LfmError
-from .geometry.procrustes import procrustes_loss, sequence_align, spread, velocity_loss
+from .geometry.procrustes import centred_mse, procrustes_loss, sequence_align, spread, velocity_loss
 from .metrics import pa_mpjpe
 from .models import MODEL_PRESETS, ModelConfig, build_model
 from .models.lfm import normalize_2d
@@ -66,6 +66,7 @@ DEFAULTS: dict = {
         "device": "auto",
     },
     "loss": {
+        "align": True,  # Procrustes-align each frame before the error (False: centre only, the plain-loss ablation)
         "velocity_weight": 1.0,  # lambda of the velocity term (space-time model)
         "reflections": False,  # allow mirror images in the Procrustes alignment
         "scale_free": False,  # divide each frame's error by its ground-truth spread: every size and unit weighs alike
@@ -219,6 +220,9 @@ class Trainer:
     def loss(self, pred: torch.Tensor, batch: Batch) -> torch.Tensor:
         reflections, scale_free = self.cfg["loss"]["reflections"], self.cfg["loss"]["scale_free"]
         target, mask = batch.target, batch.has_3d
+        if not self.cfg["loss"]["align"]:
+            J = pred.shape[-2]
+            return centred_mse(pred.reshape(-1, J, 3), target.reshape(-1, J, 3), mask.reshape(-1, J))
         if not self.temporal:
             return procrustes_loss(pred, target, mask, reflections, scale_free)
         B, T, J, _ = pred.shape

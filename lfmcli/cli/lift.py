@@ -16,7 +16,12 @@ def lift(
     ),
     output: Path = typer.Option(..., "-o", "--output", help="The result HDF5 file (opens in xarray, h5py)."),
     fmt: str = typer.Option(None, "--format", help="lfm-json, coco, openpose, dlc or sleap [default: detected]."),
-    checkpoint: Path = typer.Option(None, "--checkpoint", help="Model checkpoint [default: the packaged model]."),
+    checkpoint: Path = typer.Option(None, "--checkpoint", help="Model checkpoint [default: a packaged model]."),
+    model_kind: str = typer.Option(
+        "lfm",
+        "--model",
+        help="Packaged model to use without --checkpoint: lfm (single frame) or spacetime (sequences).",
+    ),
     rig: str = typer.Option(None, "--rig", help="The rig of the input joints, when the file does not say."),
     min_confidence: float = typer.Option(0.0, "--min-confidence", help="Points with lower confidence are missing."),
     also: list[str] = typer.Option([], "--also", help="Also write npz, json or c3d beside the output (repeatable)."),
@@ -53,7 +58,9 @@ def lift(
         if kp.rig.num_joints != kp.shape[2]:
             raise LfmError(f"{kp.shape[2]} joints, but rig {kp.rig.name!r} has {kp.rig.num_joints}", input)
         kp.joints = list(kp.rig.joints)
-    ckpt = checkpoint or default_checkpoint("lfm")
+    if model_kind not in ("lfm", "spacetime"):
+        raise LfmError(f"--model {model_kind!r}: choose lfm or spacetime")
+    ckpt = checkpoint or default_checkpoint(model_kind)
     dev = resolve_device(device)
     model, cfg, info = load_checkpoint(ckpt, dev)
     lifted = lift_keypoints(

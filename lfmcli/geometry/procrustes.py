@@ -107,3 +107,11 @@ def velocity_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) 
     """MSE between frame-to-frame velocities of (B, T, J, 3) sequences, where both frames are masked in."""
     both = mask[:, 1:] & mask[:, :-1]
     return masked_mse(pred[:, 1:] - pred[:, :-1], torch.nan_to_num(target[:, 1:] - target[:, :-1]), both)
+
+
+def centred_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """MSE after centring each item on its masked centroid only (no rotation or scale): the plain-loss ablation."""
+    w = mask.to(pred.dtype)[..., None]
+    g = torch.nan_to_num(target)
+    n = w.sum(-2, keepdim=True).clamp(min=1)
+    return masked_mse(pred - (w * pred).sum(-2, keepdim=True) / n, g - (w * g).sum(-2, keepdim=True) / n, mask)

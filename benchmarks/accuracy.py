@@ -1,0 +1,206 @@
+"""The papers' experiments on held-out real data (../shared/data), one table each, always with the flat baseline.
+
+Held out by sequence, and by whole action for humans and dogs (test: human walking and basketball signals, dog
+trot and pace; validation: human jumping, dog run02). Every model trains for --minutes (same budget for all, so
+rows compare); PA-MPJPE is in the data's units (metres; chairs in ShapeNet units) and pa-mpjpe% is scale-free.
+
+Experiments: combined vs isolated training; unseen category (each left out in turn); rig transfer (train on the
+28-joint CMU humans, test on the BVH skeleton); ablations (Fourier vs MLP encoding, hybrid vs global-only vs
+local-only attention, Procrustes vs plain loss); space vs space-time (FA-MPJPE, SA-MPJPE, SA-MPVE); occlusion.
+
+Usage: python benchmarks/accuracy.py [--minutes 10] [--device auto] [--only combined,unseen,...] [--preset small]
+A GPU makes the default budget meaningful; on a CPU use small budgets and read the tables as a smoke test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+HELD_OUT = {"human": ({"walking", "basketball_signal"}, {"jumping"}), "dog": ({"trot", "pace"}, {"run02"})}
+CATEGORIES = ("human", "dog", "mouse", "chair")
+
+
+def build_data(out: Path) -> tuple[Path, Path]:
+    """real.h5 (npz sources, whole actions held out) and bvh.h5 (CMU BVH skeleton, all test)."""
+    from lfmcli.data.build import write_dataset
+    from lfmcli.sources import bvh, npz
+
+    planned = npz.plan([SHARED])
+    for p in planned:
+        folder, _, stem = p.name.partition("/")
+        action = re.sub(r"^(train_|dog_)", "", stem.split("/")[0])
+        action = re.sub(r"_\d+$", "", action) if p.category == "human" else action
+        test, val = HELD_OUT.get(p.category, (set(), set()))
+        p.split = "test" if action in test else "val" if action in val else None
+    real = out / "real.h5"
+    write_dataset(real, planned, views=2, seed=1)
+    transfer = bvh.plan([SHARED / "bvh_cmu"], fps=30)
+    for p in transfer:
+        p.split = "test"
+    bvh_file = out / "bvh.h5"
+    write_dataset(bvh_file, transfer, views=2, seed=1)
+    return real, bvh_file
+
+
+def train(data, run: Path, minutes: float, device: str, preset: str, kind: str = "lfm", **sets) -> Path:
+    from lfmcli.train import Trainer, resolve_config
+
+    overrides = [f"training.max_minutes={minutes}", f"training.device={device}", "training.steps_per_epoch=100"]
+    overrides += [f"{k.replace('__', '.')}={v}" for k, v in sets.items()]
+    cfg = resolve_config(kind, preset, None, overrides, [Path(d) for d in data])
+    Trainer(cfg, run).fit()
+    return run / "best.safetensors"
+
+
+def evaluate(ckpt, data, device, **kw) -> dict:
+    from lfmcli.eval import evaluate as run_eval
+
+    return run_eval(
+        ckpt, [data], ["pa-mpjpe", "pa-mpjpe%", "sa-mpjpe", "sa-mpve"], split="test", baseline=True, device=device, **kw
+    )
+
+
+def table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    print(f"\n{title}")
+    for r in [header, ["-" * w for w in widths], *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
+def fmt(values: dict, metric: str) -> str:
+    return f"{values[metric]:.4f}" if metric in values else "-"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--preset", default="small")
+    ap.add_argument("--only", default="combined,unseen,transfer,ablations,spacetime,occlusion")
+    args = ap.parse_args()
+    from lfmcli.devices import resolve_device
+
+    device = resolve_device(args.device)
+    chosen = set(args.only.split(","))
+    if not SHARED.is_dir():
+        raise SystemExit(f"{SHARED} is missing: these experiments run on it")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        real, bvh_file = build_data(tmp)
+        runs = tmp / "runs"
+        m, dev, p = args.minutes, device, args.preset
+        combined = train([real], runs / "combined", m, dev, p) if chosen & {"combined", "occlusion"} else None
+        if "combined" in chosen:
+            rows = []
+            res = evaluate(combined, real, dev)
+            for cat in CATEGORIES:
+                iso = evaluate(
+                    train([real], runs / f"iso_{cat}", m, dev, p, data__categories=f"[{cat}]"),
+                    real,
+                    dev,
+                    categories=[cat],
+                )
+                c, i, b = res["categories"][cat], iso["categories"][cat], res["baseline"]["categories"][cat]
+                rows.append(
+                    [
+                        cat,
+                        str(c["frames"]),
+                        fmt(c, "pa-mpjpe"),
+                        fmt(i, "pa-mpjpe"),
+                        fmt(b, "pa-mpjpe"),
+                        fmt(c, "pa-mpjpe%"),
+                        fmt(i, "pa-mpjpe%"),
+                        fmt(b, "pa-mpjpe%"),
+                    ]
+                )
+            table(
+                "Combined vs isolated training (3D-LFM 4.3.1), test split",
+                ["category", "frames", "PA combined", "PA isolated", "PA flat", "% combined", "% isolated", "% flat"],
+                rows,
+            )
+        if "unseen" in chosen:
+            rows = []
+            for cat in CATEGORIES:
+                others = ",".join(c for c in CATEGORIES if c != cat)
+                ckpt = train([real], runs / f"without_{cat}", m, dev, p, data__categories=f"[{others}]")
+                res = evaluate(ckpt, real, dev, categories=[cat])
+                c, b = res["categories"][cat], res["baseline"]["categories"][cat]
+                rows.append([cat, fmt(c, "pa-mpjpe"), fmt(b, "pa-mpjpe"), fmt(c, "pa-mpjpe%"), fmt(b, "pa-mpjpe%")])
+            table(
+                "Unseen category (3D-LFM 4.3.2): trained without it, tested on it",
+                ["left out", "PA", "PA flat", "%", "% flat"],
+                rows,
+            )
+        if "transfer" in chosen:
+            ckpt = train([real], runs / "humans28", m, dev, p, data__categories="[human]")
+            res = evaluate(ckpt, bvh_file, dev)
+            c, b = res["overall"], res["baseline"]["overall"]
+            table(
+                "Rig transfer: trained on the 28-joint CMU humans, tested on the 31-joint BVH skeleton",
+                ["test rig", "PA", "PA flat", "%", "% flat"],
+                [["cmu_bvh_31", fmt(c, "pa-mpjpe"), fmt(b, "pa-mpjpe"), fmt(c, "pa-mpjpe%"), fmt(b, "pa-mpjpe%")]],
+            )
+        if "ablations" in chosen:
+            rows = []
+            for name, sets in (
+                ("hybrid, Fourier, Procrustes (default)", {}),
+                ("learned MLP encoding", {"model__encoding": "mlp"}),
+                ("global attention only", {"model__attention": "global"}),
+                ("local (graph) attention only", {"model__attention": "local"}),
+                ("plain loss (no alignment)", {"loss__align": "false"}),
+            ):
+                res = evaluate(train([real], runs / re.sub(r"\W+", "_", name), m, dev, p, **sets), real, dev)
+                rows.append([name, fmt(res["overall"], "pa-mpjpe"), fmt(res["overall"], "pa-mpjpe%")])
+            rows.append(
+                [
+                    "flat baseline",
+                    fmt(res["baseline"]["overall"], "pa-mpjpe"),
+                    fmt(res["baseline"]["overall"], "pa-mpjpe%"),
+                ]
+            )
+            table("Ablations, all categories", ["model", "PA", "%"], rows)
+        if "spacetime" in chosen:
+            single = evaluate(train([real], runs / "space", m, dev, p), real, dev, window=32)
+            st = evaluate(
+                train(
+                    [real], runs / "spacetime", m, dev, p, kind="spacetime", data__window=32, training__batch_size=16
+                ),
+                real,
+                dev,
+                window=32,
+            )
+            rows = [
+                [name, fmt(r["overall"], "pa-mpjpe"), fmt(r["overall"], "sa-mpjpe"), fmt(r["overall"], "sa-mpve")]
+                for name, r in (
+                    ("3D-LFM (single frame)", single),
+                    ("space-time", st),
+                    ("flat baseline", single["baseline"]),
+                )
+            ]
+            table(
+                "Space vs space-time on test sequences (32-frame clips)",
+                ["model", "FA-MPJPE", "SA-MPJPE", "SA-MPVE"],
+                rows,
+            )
+        if "occlusion" in chosen:
+            rows = []
+            for ratio in (0.0, 0.1, 0.3, 0.6):
+                res = evaluate(combined, real, dev, occlusion=ratio, seed=1)
+                rows.append(
+                    [
+                        f"{ratio:.0%}",
+                        fmt(res["overall"], "pa-mpjpe"),
+                        fmt(res["baseline"]["overall"], "pa-mpjpe"),
+                        fmt(res["overall"], "pa-mpjpe%"),
+                    ]
+                )
+            table("Occlusion: share of visible 2D points hidden at test time", ["hidden", "PA", "PA flat", "%"], rows)
+
+
+if __name__ == "__main__":
+    main()
