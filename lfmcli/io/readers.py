@@ -64,6 +64,21 @@ def _rig_or_none(spec, joints: list[str], path: Path) -> Rig | None:
     return rig
 
 
+def _stack_detections(frames: list[list[np.ndarray]], J: int, score_is_confidence: bool):
+    """(T, I, J, 2) points and (T, I, J) confidence from per-frame lists of (J, 3) [x, y, v] detections, where
+    v <= 0 marks a missing point (COCO and OpenPose both write it so); v is the confidence when
+    ``score_is_confidence``, else a visibility flag and the confidence is 1."""
+    people = max(len(fr) for fr in frames)
+    points = np.full((len(frames), people, J, 2), np.nan, np.float32)
+    conf = np.full((len(frames), people, J), np.nan, np.float32)
+    for t, fr in enumerate(frames):
+        for i, kp in enumerate(fr):
+            seen = kp[:, 2] > 0
+            points[t, i][seen] = kp[seen, :2]
+            conf[t, i][seen] = kp[seen, 2] if score_is_confidence else 1.0
+    return points, conf
+
+
 # ----- lfm JSON
 
 
@@ -144,15 +159,8 @@ def read_coco(path: Path) -> Keypoints2D:
         if kp.size != 3 * J:
             raise LfmError(f"annotation {a.get('id', '?')}: {kp.size // 3} keypoints, others have {J}", path)
         per_image[a.get("image_id", 0)].append(kp.reshape(J, 3))
-    people = max(len(v) for v in per_image.values())
-    points = np.full((len(images), people, J, 2), np.nan, np.float32)
-    conf = np.full((len(images), people, J), np.nan, np.float32)
-    for t, image in enumerate(images):
-        for i, kp in enumerate(per_image[image]):
-            seen = kp[:, 2] > 0
-            points[t, i][seen] = kp[seen, :2]
-            # annotations mark visibility 1 or 2 (labelled); detector results put a confidence there
-            conf[t, i][seen] = kp[seen, 2] if results else 1.0
+    # annotations mark visibility 1 or 2 (labelled); detector results put a confidence there
+    points, conf = _stack_detections([per_image[i] for i in images], J, score_is_confidence=results)
     _finite(points, path)
     size = None
     if isinstance(doc, dict) and doc.get("images"):
@@ -163,7 +171,7 @@ def read_coco(path: Path) -> Keypoints2D:
         confidence=conf,
         joints=list(rig.joints) if rig else [f"kp{j}" for j in range(J)],
         rig=rig,
-        individuals=[str(i) for i in range(people)],
+        individuals=[str(i) for i in range(points.shape[1])],
         image_size=size,
         format="coco",
     )
@@ -190,20 +198,14 @@ def read_openpose(path: Path) -> Keypoints2D:
         raise LfmError(f"frames disagree on the keypoint count ({sorted(sizes)})", path)
     J = sizes.pop()
     rig = {25: "openpose_body25", 18: "openpose_coco18"}.get(J)
-    people = max(len(fr) for fr in frames)
-    points = np.full((len(frames), people, J, 2), np.nan, np.float32)
-    conf = np.full((len(frames), people, J), np.nan, np.float32)
-    for t, fr in enumerate(frames):
-        for i, kp in enumerate(fr):
-            seen = kp[:, 2] > 0  # OpenPose writes 0, 0, 0 for a keypoint it did not find
-            points[t, i][seen], conf[t, i][seen] = kp[seen, :2], kp[seen, 2]
+    points, conf = _stack_detections(frames, J, score_is_confidence=True)
     the_rig = get_rig(rig) if rig else None
     return Keypoints2D(
         points=points,
         confidence=conf,
         joints=list(the_rig.joints) if the_rig else [f"kp{j}" for j in range(J)],
         rig=the_rig,
-        individuals=[str(i) for i in range(people)],
+        individuals=[str(i) for i in range(points.shape[1])],
         format="openpose",
     )
 
