@@ -71,11 +71,28 @@ def _lift_result(path: Path, individual: int):
         pos = f["position"][:, individual]
         uv = f["position_2d"][:, individual]
         edges = [tuple(e) for e in f["edges"][()]] if "edges" in f else []
-    # the canonical frame has no fixed orientation: centre each frame for display
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # frames with no point stay NaN
-        pos = pos - np.nanmean(pos, axis=1, keepdims=True)
-    return uv, pos, None, edges, f"{path.name} (individual {individual})", None
+    return uv, _facing_camera(pos, uv), None, edges, f"{path.name} (individual {individual})", None
+
+
+def _facing_camera(pos: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """The canonical frame has no fixed orientation: for display, turn the whole sequence (one similarity
+    transform) so that its x, y best match the 2D input; depth then runs along z, as in a camera frame."""
+    import torch
+
+    from ..geometry.procrustes import sequence_align
+
+    flat = np.concatenate([uv, np.zeros_like(uv[..., :1])], -1)
+    mask = np.isfinite(pos).all(-1) & np.isfinite(flat).all(-1)
+    if mask.sum() < 3:
+        return pos
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        aligned = sequence_align(
+            torch.as_tensor(np.nan_to_num(pos), dtype=torch.float64)[None],
+            torch.as_tensor(np.nan_to_num(flat), dtype=torch.float64)[None],
+            torch.as_tensor(mask)[None],
+        )[0].numpy()
+    return np.where(mask[..., None], aligned, np.nan)
 
 
 def _dataset_sequence(path: Path, sequence, view: int, checkpoint, device):
