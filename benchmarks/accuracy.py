@@ -19,6 +19,8 @@ import re
 import tempfile
 from pathlib import Path
 
+from _table import print_table  # benchmarks/ is the script folder
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 HELD_OUT = {"human": ({"walking", "basketball_signal"}, {"jumping"}), "dog": ({"trot", "pace"}, {"run02"})}
@@ -66,10 +68,7 @@ def evaluate(ckpt, data, device, **kw) -> dict:
 
 
 def table(title: str, header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    print(f"\n{title}")
-    for r in [header, ["-" * w for w in widths], *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    print_table(header, rows, title)
 
 
 def fmt(values: dict, metric: str) -> str:

@@ -13,6 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _table import print_table  # benchmarks/ is the script folder
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 
@@ -122,10 +124,7 @@ def main() -> None:
                 )
             )
             path.unlink()
-    widths = [max(len(r[i]) for r in rows + [("what", "speed", "peak MiB", "file")]) for i in range(4)]
-    header = ("what", "speed", "peak MiB", "file")
-    for r in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    print_table(("what", "speed", "peak MiB", "file"), rows)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from collections import defaultdict
 
 import numpy as np
 import torch
+from _table import print_table  # benchmarks/ is the script folder
 
 from lfmcli.devices import resolve_device
 from lfmcli.geometry.kinematics import forward_kinematics
@@ -77,11 +78,9 @@ def main() -> None:
     frames = sum(sum(len(p) for _, p in items) for _, items in by_rig.values())
     rows.append(("all rigs", str(sum(len(i) for _, i in by_rig.values())), f"{frames:,}", "", f"{total:.1f} s", "", ""))
     header = ("rig", "sequences", "frames", "joints", f"refine ({args.steps} steps)", "bone CV before", "after")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     where = torch.cuda.get_device_name() if device.startswith("cuda") else f"{torch.get_num_threads()} CPU threads"
     print(f"device: {device} ({where}); marker generation {prep:.1f} s")
-    for r in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    print_table(header, rows)
 
 
 if __name__ == "__main__":

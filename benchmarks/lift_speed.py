@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _table import print_table  # benchmarks/ is the script folder
 
 from lfmcli.checkpoint import save_checkpoint
 from lfmcli.models import MODEL_PRESETS, ModelConfig, build_model
@@ -65,10 +66,8 @@ def main() -> None:
                 )
             )
     header = ("model", "start-up (1 frame)", f"{args.frames:,} frames", "frames/s (all)", "frames/s (after start-up)")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print(f"lfm lift end to end on {args.device} ({torch.get_num_threads()} threads), lfm JSON in, HDF5 out")
-    for r in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    print_table(header, rows)
 
 
 if __name__ == "__main__":

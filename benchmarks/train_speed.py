@@ -13,6 +13,7 @@ import resource
 import time
 
 import torch
+from _table import print_table  # benchmarks/ is the script folder
 from torch.utils.flop_counter import FlopCounterMode
 
 from lfmcli.devices import resolve_device
@@ -125,9 +126,7 @@ def main() -> None:
         ]
         for r in rows
     ]
-    widths = [max(len(x[i]) for x in [header, *table]) for i in range(len(header))]
-    for r in [header, ["-" * w for w in widths], *table]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    print_table(header, table)
 
 
 if __name__ == "__main__":

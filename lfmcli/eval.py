@@ -89,13 +89,16 @@ def evaluate(
         for i in range(0, len(items), step):
             views, starts = (np.array(x) for x in zip(*items[i : i + step], strict=True))
             batch = occlude(bank.windows(views, starts, T), occlusion, rng).to(device)
-            keys = [("category", bank.categories[c]) for c in bank.view_category[views]]
-            names = [bank.view_names[v] for v in views]
+            item_keys = [
+                [("category", bank.categories[bank.view_category[v]]), ("overall",)]
+                + ([("sequence", bank.view_names[v])] if per_sequence else [])
+                for v in views
+            ]
             frames = batch.has_3d.any(-1).cpu().numpy()  # (B, T) frames with ground truth
             for k, lift in lifters.items():
                 with torch.no_grad():
                     pred = lift(batch).float()
-                _score(tallies[k], chosen, pred, batch, keys, names, frames, T, per_sequence)
+                _score(tallies[k], chosen, pred, batch, item_keys, frames, T)
             if advance:
                 advance(len(views))
     for m in chosen:
@@ -122,31 +125,30 @@ def _lift(model, kind: str, batch: Batch) -> torch.Tensor:
     return pred.reshape(B, T, J, 3)
 
 
-def _score(tally: _Tally, chosen, pred, batch: Batch, keys, names, frames, T, per_sequence) -> None:
+def _score(tally: _Tally, chosen, pred, batch: Batch, item_keys, frames, T) -> None:
+    """Add a batch of clips: ``item_keys[b]`` are the tallies clip b counts towards, ``frames`` (B, T) its frames
+    with ground truth."""
     B, _, J, _ = pred.shape
     target, mask = batch.target, batch.has_3d
+    counts = frames.sum(1)
     for b in range(B):
-        count = int(frames[b].sum())
-        for key in [keys[b], ("overall",)] + ([("sequence", names[b])] if per_sequence else []):
-            tally.frames[key] += count
+        for key in item_keys[b]:
+            tally.frames[key] += int(counts[b])
     for m in chosen:
         if m.sequence:
             if T < 2:
                 continue
             values = m.fn(pred.double(), target.double(), mask).cpu().numpy()
-            weights = frames.sum(1).astype(float) * (frames.sum(1) >= 2)
-            per_item_keys = [
-                [keys[b], ("overall",)] + ([("sequence", names[b])] if per_sequence else []) for b in range(B)
-            ]
+            weights = counts.astype(float) * (counts >= 2)
             for b in range(B):
-                tally.add(per_item_keys[b], m.name, values[b : b + 1], weights[b : b + 1])
+                tally.add(item_keys[b], m.name, values[b : b + 1], weights[b : b + 1])
         else:
-            flat_mask = mask.reshape(B * T, J)
-            values = m.fn(pred.reshape(B * T, J, 3).double(), target.reshape(B * T, J, 3).double(), flat_mask)
+            values = m.fn(
+                pred.reshape(B * T, J, 3).double(), target.reshape(B * T, J, 3).double(), mask.reshape(B * T, J)
+            )
             values = values.reshape(B, T).cpu().numpy()
             for b in range(B):
-                ks = [keys[b], ("overall",)] + ([("sequence", names[b])] if per_sequence else [])
-                tally.add(ks, m.name, values[b][frames[b]], np.ones(int(frames[b].sum())))
+                tally.add(item_keys[b], m.name, values[b][frames[b]], np.ones(int(counts[b])))
 
 
 def _report(tally: _Tally, bank: SampleBank, per_sequence: bool) -> dict:

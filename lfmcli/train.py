@@ -30,10 +30,10 @@ from .data.atomic import atomic_path
 from .data.dataset import Batch, SampleBank, occlude, rotate_scale_2d
 from .devices import resolve_device
 from .errors import LfmError
+from .eval import flat_lift
 from .geometry.procrustes import centred_mse, procrustes_loss, sequence_align, spread, velocity_loss
 from .metrics import pa_mpjpe
 from .models import MODEL_PRESETS, ModelConfig, build_model
-from .models.lfm import normalize_2d
 
 DEFAULTS: dict = {
     "model": ModelConfig().to_dict(),
@@ -168,6 +168,7 @@ class Trainer:
             self.opt, factor=t["plateau_factor"], patience=t["plateau_patience"], min_lr=t["min_lr"]
         )
         self.rng = np.random.default_rng([t["seed"], self.rank])
+        self._frame_weights = self.train_bank.sample_weights(d["balance_categories"])
         self.epoch, self.step, self.best, self.bad_epochs = 0, 0, float("inf"), 0
         self.run.mkdir(parents=True, exist_ok=True)
         if resume:
@@ -193,9 +194,7 @@ class Trainer:
             starts = (self.rng.random(B) * np.maximum(bank.view_length[chosen] - d["window"] + 1, 1)).astype(int)
             batch = bank.windows(chosen, starts, d["window"])
         else:
-            if not hasattr(self, "_weights"):
-                self._weights = bank.sample_weights(d["balance_categories"])
-            batch = bank.frames(self.rng.choice(bank.num_samples, B, p=self._weights))
+            batch = bank.frames(self.rng.choice(bank.num_samples, B, p=self._frame_weights))
         batch = occlude(batch, d["occlusion"], self.rng)
         return rotate_scale_2d(batch, d["rotate_2d"], d["scale_2d"], self.rng)
 
@@ -249,10 +248,7 @@ class Trainer:
             for batch in batches if batches is not None else self._val_batches:
                 batch = batch.to(self.device)
                 if flat:
-                    xy = normalize_2d(
-                        batch.points2d, batch.visible & (batch.exists if not self.temporal else batch.exists[:, None])
-                    )
-                    pred = torch.cat([xy, torch.zeros_like(xy[..., :1])], -1)
+                    pred = flat_lift(batch.points2d, batch.visible & _exists_like(batch))
                 else:
                     pred = self._forward(batch)
                 J = pred.shape[-2]
@@ -389,6 +385,11 @@ class Trainer:
     def _log(self, row: dict) -> None:
         with open(self.run / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
+
+
+def _exists_like(batch: Batch) -> torch.Tensor:
+    """The joint-exists mask shaped like the visibility (frames or windows)."""
+    return batch.exists if batch.visible.dim() == 2 else batch.exists[:, None]
 
 
 def load_run_config(run: Path) -> dict:

@@ -8,7 +8,7 @@ million samples; larger ones need a streaming reader.
 from __future__ import annotations
 
 from collections.abc import Sequence as Seq
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +54,8 @@ class SampleBank:
         groups: dict[str, _Group] = {}
         parts: dict[str, list] = {}
         views = []  # (group name, first row, length, category, fps)
-        self_names: list[str] = []  # "<sequence>#<view number>" per view
+        names: list[str] = []  # "<sequence>#<view number>" per view
+        view_number: dict[tuple[int, int], int] = {}  # (file, sequence) -> views seen so far
         for path in paths:
             with DatasetFile(path) as f:
                 s, v = f.sequences, f.views
@@ -76,7 +77,9 @@ class SampleBank:
                     first = sum(len(c[0]) for c in chunks)
                     chunks.append((uv, seen, xyz.astype(np.float32)))
                     views.append((rig.name, first, n, str(s["category"][i]), float(s["fps"][i])))
-                    self_names.append(f"{s['name'][i]}#{int(np.sum(v['sequence'][:j] == i))}")
+                    k = view_number.get((id(f), i), 0)
+                    view_number[(id(f), i)] = k + 1
+                    names.append(f"{s['name'][i]}#{k}")
         if not views:
             raise LfmError(f"no {split or ''} samples in {', '.join(map(str, paths))}".replace("  ", " "))
         for name, chunks in parts.items():
@@ -95,7 +98,7 @@ class SampleBank:
         self.view_length = np.array([n for _, _, n, *_ in views])
         self.view_category = np.array([cid[c] for *_, c, _ in views])
         self.view_fps = np.array([fps for *_, fps in views])
-        self.view_names = self_names
+        self.view_names = names
         # one entry per frame sample
         self.sample_view = np.repeat(np.arange(len(views)), self.view_length)
         offsets = np.concatenate([[0], np.cumsum(self.view_length)[:-1]])
@@ -202,7 +205,7 @@ def occlude(batch: Batch, ratio: float, rng: np.random.Generator, min_visible: i
     kept = vis & ~hidden
     enough = kept.sum(-1, keepdims=True) >= np.minimum(min_visible, vis.sum(-1, keepdims=True))
     new_vis = np.where(enough, kept, vis)
-    return Batch(**{**{f.name: getattr(batch, f.name) for f in fields(batch)}, "visible": torch.from_numpy(new_vis)})
+    return replace(batch, visible=torch.from_numpy(new_vis))
 
 
 def rotate_scale_2d(batch: Batch, degrees: float, scale: float, rng: np.random.Generator) -> Batch:
@@ -217,9 +220,4 @@ def rotate_scale_2d(batch: Batch, degrees: float, scale: float, rng: np.random.G
     flat = uv.reshape(B, -1, 2)
     centre = np.nanmean(np.where(batch.visible.numpy().reshape(B, -1, 1), flat, np.nan), 1, keepdims=True)
     flat = np.einsum("bij,bnj->bni", rot, flat - np.nan_to_num(centre)) + np.nan_to_num(centre)
-    return Batch(
-        **{
-            **{f.name: getattr(batch, f.name) for f in fields(batch)},
-            "points2d": torch.from_numpy(flat.reshape(uv.shape).astype(np.float32)),
-        }
-    )
+    return replace(batch, points2d=torch.from_numpy(flat.reshape(uv.shape).astype(np.float32)))

@@ -8,6 +8,7 @@ so bones keep their lengths exactly.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -178,8 +179,6 @@ def bvh_rig(m: BvhMotion, end_sites: bool = False) -> Rig:
         return shipped
     index = {j: k for k, j in enumerate(keep)}
     parents = [index[m.parents[j]] if m.parents[j] >= 0 else -1 for j in keep]
-    import hashlib
-
     tag = hashlib.sha1(" ".join(f"{n}>{p}" for n, p in zip(names, parents, strict=True)).encode()).hexdigest()[:6]
     return Rig.from_parents(
         f"bvh_{len(names)}j_{tag}", names, parents, category="human", description="built from a BVH hierarchy"
