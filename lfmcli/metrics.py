@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .geometry.procrustes import sequence_align, similarity_align, spread
+from .geometry.procrustes import centre, sequence_align, similarity_align, spread
 
 
 def _mean_distance(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -21,21 +21,15 @@ def _mean_distance(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torc
     return d.sum(-1) / w.sum(-1).clamp(min=1)
 
 
-def _centre(points: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    w = mask.to(points.dtype)[..., None]
-    p = torch.nan_to_num(points)
-    return p - (w * p).sum(-2, keepdim=True) / w.sum(-2, keepdim=True).clamp(min=1)
-
-
 def mpjpe(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean per-joint position error after centring both on the centroid of their masked joints (no rotation or
     scale alignment)."""
-    return _mean_distance(_centre(pred, mask), _centre(target, mask), mask)
+    return _mean_distance(centre(pred, mask), centre(target, mask), mask)
 
 
 def n_mpjpe(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """MPJPE after centring and the least-squares scale of the prediction (no rotation)."""
-    p, g = _centre(pred, mask), _centre(target, mask)
+    p, g = centre(pred, mask), centre(target, mask)
     w = mask.to(p.dtype)[..., None]
     s = (w * p * g).sum((-1, -2)) / (w * p * p).sum((-1, -2)).clamp(min=1e-12)
     return _mean_distance(s[..., None, None] * p, g, mask)
@@ -53,9 +47,16 @@ def pa_mpjpe_pct(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -
     return 100 * pa_mpjpe(pred, target, mask) / spread(target, mask).sqrt().clamp(min=1e-12)
 
 
+def sequence_aligned(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, reflections: bool = False):
+    """(aligned prediction, target), both centred on each frame's centroid (the pose, not the path travelled,
+    which no lifter sees in centred 2D), with one similarity transform for the whole sequence (B, T, J, 3)."""
+    pred, target = centre(pred, mask), centre(target, mask)
+    return sequence_align(pred, target, mask, reflections), target
+
+
 def sa_mpjpe(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """MPJPE after one similarity transform for the whole sequence (B, T, J, 3) -> (B,)."""
-    aligned = sequence_align(pred, target, mask)
+    """Centroid-relative MPJPE after one similarity transform for the whole sequence (B, T, J, 3) -> (B,)."""
+    aligned, target = sequence_aligned(pred, target, mask)
     B = pred.shape[0]
     return _mean_distance(aligned.reshape(B, -1, 3), target.reshape(B, -1, 3), mask.reshape(B, -1))
 
@@ -63,7 +64,7 @@ def sa_mpjpe(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> to
 def sa_mpve(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean per-joint velocity error (per frame step) after one similarity transform for the whole sequence;
     counts joints present in both frames of a step. (B, T, J, 3) -> (B,)."""
-    aligned = sequence_align(pred, target, mask)
+    aligned, target = sequence_aligned(pred, target, mask)
     both = mask[:, 1:] & mask[:, :-1]
     B = pred.shape[0]
     dv = (aligned[:, 1:] - aligned[:, :-1]).reshape(B, -1, 3)

@@ -31,8 +31,8 @@ from .data.dataset import Batch, SampleBank, occlude, rotate_scale_2d
 from .devices import resolve_device
 from .errors import LfmError
 from .eval import flat_lift
-from .geometry.procrustes import centred_mse, procrustes_loss, sequence_align, spread, velocity_loss
-from .metrics import pa_mpjpe
+from .geometry.procrustes import centred_mse, procrustes_loss, spread, velocity_loss
+from .metrics import pa_mpjpe, sequence_aligned
 from .models import MODEL_PRESETS, ModelConfig, build_model
 
 DEFAULTS: dict = {
@@ -50,6 +50,10 @@ DEFAULTS: dict = {
     "training": {
         "batch_size": 256,  # frames (single-frame model) or windows (space-time model)
         "lr": 1e-3,
+        "schedule": "plateau",  # plateau (halve the lr when validation stalls) or cosine (warm-up, then decay)
+        "warmup_steps": 200,  # cosine: linear warm-up steps
+        "init": None,  # start from this checkpoint's weights (those whose names and shapes match)
+        "freeze_init": False,  # keep those weights fixed: train only what the checkpoint did not provide
         "weight_decay": 1e-4,
         "epochs": 100,
         "steps_per_epoch": 0,  # 0: one pass over the training frames
@@ -80,7 +84,14 @@ def merge(base: dict, update: dict, where: str = "") -> dict:
     for k, v in (update or {}).items():
         if k not in out:
             raise LfmError(f"unknown config key {where + k!r}; known: {', '.join(sorted(out))}")
-        out[k] = merge(out[k], v, f"{where}{k}.") if isinstance(out[k], dict) and isinstance(v, dict) else v
+        if isinstance(out[k], dict) and isinstance(v, dict):
+            v = merge(out[k], v, f"{where}{k}.")
+        elif isinstance(out[k], float) and isinstance(v, str):  # YAML reads 3e-4 (no dot) as a string
+            try:
+                v = float(v)
+            except ValueError:
+                raise LfmError(f"config key {where + k!r} takes a number, not {v!r}") from None
+        out[k] = v
     return out
 
 
@@ -163,7 +174,15 @@ class Trainer:
             raise LfmError("the space-time model needs time series (fps > 0) in the training data")
         torch.manual_seed(t["seed"])
         self.model = build_model(self.model_cfg).to(self.device)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
+        self.init_report = self._init_weights(t["init"]) if t["init"] and not resume else None
+        if t["init"] and t["freeze_init"]:  # train only what the checkpoint did not provide
+            fresh = set((self.init_report or self._run_summary()["init"])["fresh"])
+            for name, param in self.model.named_parameters():
+                param.requires_grad_(name in fresh)
+        if t["schedule"] not in ("plateau", "cosine"):
+            raise LfmError(f"training.schedule must be plateau or cosine, not {t['schedule']!r}")
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(trainable, lr=t["lr"], weight_decay=t["weight_decay"])
         self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.opt, factor=t["plateau_factor"], patience=t["plateau_patience"], min_lr=t["min_lr"]
         )
@@ -231,7 +250,7 @@ class Trainer:
         weight = self.cfg["loss"]["velocity_weight"]
         if weight <= 0:
             return frame
-        velocity = velocity_loss(sequence_align(pred, target, mask, reflections), target, mask)
+        velocity = velocity_loss(*sequence_aligned(pred, target, mask, reflections), mask)
         if scale_free:  # in the same units as the frame term: relative to the sequence's spread
             velocity = velocity / spread(target.reshape(B, T * J, 3), mask.reshape(B, T * J)).mean().clamp(min=1e-12)
         return frame + weight * velocity
@@ -284,6 +303,8 @@ class Trainer:
                 loss = self.loss(self._forward(batch), batch)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
+                if t["schedule"] == "cosine":
+                    self._set_lr(max(self.step / (steps * t["epochs"]), (time.perf_counter() - started) / budget))
                 if t["clip"]:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), t["clip"])
                 self.opt.step()
@@ -297,7 +318,8 @@ class Trainer:
             self.epoch += 1
             elapsed = time.perf_counter() - epoch_start
             val = self.evaluate()
-            self.sched.step(val)
+            if t["schedule"] == "plateau":
+                self.sched.step(val)
             improved = val < self.best
             if improved:
                 self.best, self.bad_epochs = val, 0
@@ -322,6 +344,26 @@ class Trainer:
             if self.bad_epochs >= t["patience"] or time.perf_counter() - started > budget:
                 break
         return reports
+
+    def _set_lr(self, progress: float) -> None:
+        """Cosine schedule: linear warm-up, then from lr down to min_lr as ``progress`` (0..1, the larger of the
+        step and time budgets used) runs out."""
+        t = self.cfg["training"]
+        lr = t["min_lr"] + (t["lr"] - t["min_lr"]) * 0.5 * (1 + np.cos(np.pi * min(progress, 1.0)))
+        lr *= min(1.0, (self.step + 1) / max(t["warmup_steps"], 1))
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+
+    def _init_weights(self, path: str) -> dict:
+        """Copy the weights of ``path`` whose names and shapes match this model's; the rest keep their fresh
+        values (a space-time model started from a single-frame one keeps its own temporal layers)."""
+        source, _, _ = load_checkpoint(path)
+        theirs, ours = source.state_dict(), self.model.state_dict()
+        copied = {k: v for k, v in theirs.items() if k in ours and ours[k].shape == v.shape}
+        if len(copied) < len(theirs) / 2:
+            raise LfmError(f"only {len(copied)} of its {len(theirs)} weights fit this model (a different size?)", path)
+        self.model.load_state_dict(copied, strict=False)
+        return {"from": str(path), "copied": len(copied), "fresh": sorted(set(ours) - set(copied))}
 
     # ----- files
     def _info(self) -> dict:
@@ -375,12 +417,16 @@ class Trainer:
             "device": self.device,
             "processes": self.world,
             "parameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
+            "init": self.init_report,
             "train": self.train_bank.frames_per_category(),
             "val": self.val_bank.frames_per_category(),
         }
         with atomic_path(self.run / "run.json") as tmp:
             tmp.write_text(json.dumps(summary, indent=2))
         (self.run / "metrics.jsonl").unlink(missing_ok=True)
+
+    def _run_summary(self) -> dict:
+        return json.loads((self.run / "run.json").read_text())
 
     def _log(self, row: dict) -> None:
         with open(self.run / "metrics.jsonl", "a") as f:

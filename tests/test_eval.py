@@ -15,10 +15,11 @@ SQUARE = np.array([[-1.0, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]])
 
 @pytest.fixture
 def fixture(tmp_path):
-    """A side-2 square facing the camera, sliding 1 unit per frame along x for 5 frames, plus a static chair."""
+    """A square facing the camera, growing from side 2 to 10 while sliding 1 unit per frame along x (5 frames),
+    plus a static chair."""
     rig = Rig.from_dict({"name": "square", "joints": list("abcd"), "edges": [["a", "b"], ["b", "c"], ["c", "d"]]})
     cam = Camera(intrinsics(100, (640, 480)), np.eye(3), np.array([0, 0, 10.0]), (640, 480))
-    moving = np.stack([SQUARE + [k, 0, 0] for k in range(5)]).astype(np.float32)
+    moving = np.stack([SQUARE * (k + 1) + [k, 0, 0] for k in range(5)]).astype(np.float32)
     path = tmp_path / "square.h5"
     with DatasetWriter(path) as w:
         for name, points, fps, category in (
@@ -68,11 +69,13 @@ def test_eval_json_reproduces_hand_checked_values(cli, fixture):
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     base = out["baseline"]
-    # the flat lift of a fronto-parallel square is that square: no error per frame...
+    # the flat lift of a fronto-parallel square is that square: no error per frame after alignment...
     assert base["categories"]["square"]["pa-mpjpe"] == pytest.approx(0, abs=1e-6)
-    assert base["categories"]["square"]["mpjpe"] == pytest.approx(0, abs=1e-6)
-    # ...but each frame is re-centred, so against the sliding truth one alignment leaves |k - 2| per frame: 1.2
-    assert base["categories"]["square"]["sa-mpjpe"] == pytest.approx(1.2, abs=1e-6)
+    # mpjpe aligns nothing: the flat lift keeps the first frame's size, off by k sqrt(2) in frame k (mean 2 sqrt(2))
+    assert base["categories"]["square"]["mpjpe"] == pytest.approx(2 * np.sqrt(2), abs=1e-6)
+    # ...but each frame is normalised to the same size, so against the growing truth (sizes 1..5 times the square)
+    # the one alignment scales by 3 and leaves |k - 3| sqrt(2) per frame: 1.2 sqrt(2); sliding does not count
+    assert base["categories"]["square"]["sa-mpjpe"] == pytest.approx(1.2 * np.sqrt(2), abs=1e-6)
     # the stretched chair is seen as a 1x2 rectangle: the flat lift is exact again
     assert base["categories"]["chair"]["pa-mpjpe"] == pytest.approx(0, abs=1e-6)
     assert "sa-mpjpe" not in out["categories"]["chair"] and out["categories"]["chair"]["frames"] == 1
@@ -89,10 +92,10 @@ def test_eval_json_reproduces_hand_checked_values(cli, fixture):
             torch.ones(5, 4, dtype=torch.bool),
             adjacency,
         ).numpy()
-    expected = np.mean([numpy_pa_mpjpe(pred[k], moving[k]) for k in range(5)])
-    assert out["categories"]["square"]["pa-mpjpe"] == pytest.approx(expected, rel=1e-4)
-    radius = np.sqrt(((SQUARE - SQUARE.mean(0)) ** 2).sum(1).mean())
-    assert out["categories"]["square"]["pa-mpjpe%"] == pytest.approx(100 * expected / radius, rel=1e-4)
+    errors = np.array([numpy_pa_mpjpe(pred[k], moving[k]) for k in range(5)])
+    assert out["categories"]["square"]["pa-mpjpe"] == pytest.approx(errors.mean(), rel=1e-4)
+    radius = np.sqrt(((SQUARE - SQUARE.mean(0)) ** 2).sum(1).mean()) * np.arange(1, 6)
+    assert out["categories"]["square"]["pa-mpjpe%"] == pytest.approx(np.mean(100 * errors / radius), rel=1e-4)
 
 
 def test_eval_options_and_errors(cli, fixture):

@@ -61,13 +61,19 @@ def test_sequence_metrics_hand_cases():
     # a scaled, shifted copy of the whole sequence is perfect for both
     assert sa_mpjpe(3 * target + 1, target, mask).item() == pytest.approx(0, abs=1e-9)
     assert sa_mpve(3 * target + 1, target, mask).item() == pytest.approx(0, abs=1e-9)
-    # a prediction that stands still while the target moves 1 per frame: after the best single alignment the
-    # frames sit at the target's mean position, so errors are 1, 0, 1 (mean 2/3) and every velocity is off by 1
-    still = torch.stack([g + T3([1.0, 0, 0], dtype=torch.float64)] * 3)[None]
-    assert sa_mpjpe(still, target, mask).item() == pytest.approx(2 / 3, abs=1e-6)
-    assert sa_mpve(still, target, mask).item() == pytest.approx(1.0, abs=1e-6)
+    # the path travelled is not part of the pose: a still prediction of a sliding target is exact
+    slide = torch.stack([g + T3([k, 0.0, 0], dtype=torch.float64) for k in range(3)])[None]
+    still = torch.stack([g] * 3)[None]
+    assert sa_mpjpe(still, slide, mask).item() == pytest.approx(0, abs=1e-9)
+    assert sa_mpve(still, slide, mask).item() == pytest.approx(0, abs=1e-9)
+    # a still prediction of a growing target (1, 2, 3 times the square, corners sqrt(2) from the centre): the one
+    # alignment scales by 2, leaving |k - 2| sqrt(2) per frame (mean 2 sqrt(2) / 3), and every velocity is off by
+    # the target's, sqrt(2) per corner
+    grow = torch.stack([k * g for k in (1.0, 2.0, 3.0)])[None]
+    assert sa_mpjpe(still, grow, mask).item() == pytest.approx(2 * math.sqrt(2) / 3, abs=1e-6)
+    assert sa_mpve(still, grow, mask).item() == pytest.approx(math.sqrt(2), abs=1e-6)
     # per-frame alignment cannot see that difference
-    assert pa_mpjpe(still, target, mask).abs().max().item() == pytest.approx(0, abs=1e-9)
+    assert pa_mpjpe(still, grow, mask).abs().max().item() == pytest.approx(0, abs=1e-9)
 
 
 def test_registry_and_aliases():

@@ -115,3 +115,55 @@ def test_config_errors(zoo):
         resolve_config("lfm", "tiny", None, [], [])
     with pytest.raises(LfmError, match="section.key=value"):
         resolve_config("lfm", "tiny", None, ["lr"], [zoo])
+    assert resolve_config("lfm", "tiny", None, ["training.lr=3e-4"], [zoo])["training"]["lr"] == 3e-4
+    with pytest.raises(LfmError, match="takes a number"):
+        resolve_config("lfm", "tiny", None, ["training.lr=fast"], [zoo])
+
+
+def test_cosine_schedule_warms_up_then_decays_to_min_lr(zoo, tmp_path):
+    sets = FAST + ["training.epochs=3", "training.schedule=cosine", "training.warmup_steps=4", "training.min_lr=1e-5"]
+    trainer = Trainer(resolve_config("lfm", "tiny", None, sets, [zoo]), tmp_path / "cos")
+    lrs = []
+    trainer.on_step = lambda *_: lrs.append(trainer.opt.param_groups[0]["lr"])
+    trainer.fit()
+    assert len(lrs) == 12
+    assert lrs[0] == pytest.approx(1e-3 / 4) and lrs[0] < lrs[1] < lrs[2] < lrs[3]  # warm-up
+    assert all(a > b for a, b in zip(lrs[3:], lrs[4:], strict=False)) and lrs[-1] < 1e-4  # then cosine decay
+    bad = resolve_config("lfm", "tiny", None, FAST + ["training.schedule=steps"], [zoo])
+    with pytest.raises(LfmError, match="plateau or cosine"):
+        Trainer(bad, tmp_path / "bad")
+
+
+def test_spacetime_model_starts_from_a_single_frame_checkpoint(cli, zoo, tmp_path):
+    frame = Trainer(resolve_config("lfm", "tiny", None, FAST + ["training.epochs=1"], [zoo]), tmp_path / "frame")
+    frame.fit()
+    ckpt = tmp_path / "frame" / "best.safetensors"
+    sets = FAST + ["training.epochs=1", f"training.init={ckpt}"]
+    st = Trainer(resolve_config("spacetime", "tiny", None, sets, [zoo]), tmp_path / "st")
+    theirs, ours = frame.model.state_dict(), st.model.state_dict()
+    # the space layers and the decoder come over; the temporal layers and the (x, y, t) frequencies stay fresh,
+    # though the x and y rows of those frequencies are the single-frame model's by construction
+    for name in ("space.0.mlp.0.weight", "decode.2.bias", "lift_in.weight", "encode.b"):
+        torch.testing.assert_close(ours[name], theirs[name])
+    assert any(k.startswith("motion.") for k in st.init_report["fresh"]) and "encode.W" in st.init_report["fresh"]
+    torch.testing.assert_close(ours["encode.W"][:2], theirs["encode.W"])
+    assert json.loads((tmp_path / "st" / "run.json").read_text())["init"]["copied"] == st.init_report["copied"]
+    # freeze_init trains only the fresh weights, and a resumed run freezes the same ones
+    sets += ["training.freeze_init=true"]
+    frozen = Trainer(resolve_config("spacetime", "tiny", None, sets, [zoo]), tmp_path / "frozen")
+    frozen.fit()
+    after = frozen.model.state_dict()
+    torch.testing.assert_close(after["space.0.mlp.0.weight"], theirs["space.0.mlp.0.weight"])
+    assert not torch.equal(after["motion.0.out.weight"], torch.zeros_like(after["motion.0.out.weight"]))
+    resumed = Trainer(
+        resolve_config("spacetime", "tiny", None, sets + ["training.epochs=2"], [zoo]), tmp_path / "frozen", resume=True
+    )
+    trainable = {n for n, q in resumed.model.named_parameters() if q.requires_grad}
+    assert trainable and trainable == {n for n, _ in resumed.model.named_parameters()} & set(
+        frozen.init_report["fresh"]
+    )
+    assert len(resumed.fit()) == 1
+    # a checkpoint of another size hardly fits: one clear error
+    other = resolve_config("lfm", "small", None, FAST + [f"training.init={ckpt}"], [zoo])
+    with pytest.raises(LfmError, match="weights fit this model"):
+        Trainer(other, tmp_path / "other")

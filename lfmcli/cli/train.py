@@ -22,6 +22,9 @@ def train(
     epochs: int = typer.Option(None, "--epochs", help="Epochs (training.epochs)."),
     max_minutes: float = typer.Option(None, "--max-minutes", help="Training time budget (training.max_minutes)."),
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (training.device)."),
+    init: Path = typer.Option(
+        None, "--init", help="Start from this checkpoint's matching weights, e.g. a single-frame model (training.init)."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --output from its last epoch."),
 ) -> None:
     """Train 3D-LFM or the space-time model with a Procrustes-aligned loss; the best and last checkpoints, the
@@ -33,12 +36,21 @@ def train(
     Example: [cyan]lfm train --data zoo.h5 --data real.h5 --preset small -o runs/small --max-minutes 10[/]
 
     Example: [cyan]lfm train --data zoo.h5 --model spacetime --set data.window=32 -o runs/st[/]
+
+    Example: [cyan]lfm train --data zoo.h5 --model spacetime --init runs/small/best.safetensors -o runs/st[/]
     """
     from ..train import Trainer, load_run_config, merge, parse_set, resolve_config
 
     flags = {
         "training": {
-            k: v for k, v in (("epochs", epochs), ("max_minutes", max_minutes), ("device", device)) if v is not None
+            k: v
+            for k, v in (
+                ("epochs", epochs),
+                ("max_minutes", max_minutes),
+                ("device", device),
+                ("init", init and str(init)),
+            )
+            if v is not None
         }
     }
     if resume:
@@ -64,6 +76,9 @@ def train(
             f"{trainer.device}: {trainer.train_bank.num_samples} train / {trainer.val_bank.num_samples} val frames, "
             f"categories {', '.join(trainer.train_bank.categories)}"
         )
+        if trainer.init_report:
+            r = trainer.init_report
+            err.print(f"started from {r['from']}: {r['copied']} tensors copied, {len(r['fresh'])} fresh")
 
         def report(r) -> None:
             if trainer.rank:

@@ -72,10 +72,14 @@ def masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Te
 def spread(target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean squared distance of the masked target points to their centroid, per item (...,)."""
     w = mask.to(target.dtype)
-    g = torch.nan_to_num(target)
-    n = w.sum(-1, keepdim=True).clamp(min=1)
-    centre = (w[..., None] * g).sum(-2, keepdim=True) / n[..., None]
-    return ((w * ((g - centre) ** 2).sum(-1)).sum(-1) / n[..., 0]).detach()
+    return ((w * (centre(target, mask) ** 2).sum(-1)).sum(-1) / w.sum(-1).clamp(min=1)).detach()
+
+
+def centre(points: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``points`` (..., J, 3) minus the centroid of their masked points; NaN becomes 0."""
+    w = mask.to(points.dtype)[..., None]
+    p = torch.nan_to_num(points)
+    return p - (w * p).sum(-2, keepdim=True) / w.sum(-2, keepdim=True).clamp(min=1)
 
 
 def procrustes_loss(
@@ -111,7 +115,4 @@ def velocity_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) 
 
 def centred_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """MSE after centring each item on its masked centroid only (no rotation or scale): the plain-loss ablation."""
-    w = mask.to(pred.dtype)[..., None]
-    g = torch.nan_to_num(target)
-    n = w.sum(-2, keepdim=True).clamp(min=1)
-    return masked_mse(pred - (w * pred).sum(-2, keepdim=True) / n, g - (w * g).sum(-2, keepdim=True) / n, mask)
+    return masked_mse(centre(pred, mask), centre(target, mask), mask)

@@ -81,14 +81,20 @@ class HybridLayer(nn.Module):
 
 
 class TemporalLayer(nn.Module):
-    """Pre-norm transformer layer over time for each joint: self-attention within a window of frames, then MLP."""
+    """Pre-norm transformer layer over time for each joint: self-attention within a window of frames, then MLP.
+    Both branches end in a zero-initialised linear map, so a new layer is the identity: a space-time model starts
+    as the single-frame model it may be initialised from, and learns what time adds."""
 
     def __init__(self, dim: int, heads: int, mlp_ratio: int = 2):
         super().__init__()
         self.attn = SelfAttention(dim, heads)
+        self.out = nn.Linear(dim, dim)
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.mlp = _mlp(dim, mlp_ratio)
+        for last in (self.out, self.mlp[-1]):
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), allowed)
+        x = x + self.out(self.attn(self.norm1(x), allowed))
         return x + self.mlp(self.norm2(x))

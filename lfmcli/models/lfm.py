@@ -25,6 +25,9 @@ class ModelConfig:
     mlp_ratio: int = 2
     encoding: str = "fourier"  # fourier (frozen random features) or mlp (learned, the ablation)
     sigma: float = 10.0  # scale of the random Fourier frequencies (inputs lie in [-1, 1])
+    # spacetime: their scale along t (t runs from -1 to 1 over the window); small, so that a space-time model
+    # initialised from a single-frame one (training.init) starts close to it
+    time_sigma: float = 0.1
     attention: str = "hybrid"  # hybrid, local (graph only) or global (self-attention only)
     motion_layers: int = 0  # spacetime: temporal layers before the space layers
     window: int = 8  # spacetime: frames attend to frames within +-window (alpha)
@@ -82,7 +85,10 @@ class _Base(nn.Module):
         super().__init__()
         self.cfg = cfg
         if cfg.encoding == "fourier":
-            self.encode = FourierFeatures(in_dim, cfg.dim, cfg.sigma, cfg.seed)
+            # x and y draw the same frequencies in both models (same seed), so a space-time model can start from a
+            # single-frame one (training.init)
+            sigmas = [cfg.sigma, cfg.sigma, cfg.time_sigma][:in_dim]
+            self.encode = FourierFeatures(in_dim, cfg.dim, sigmas, cfg.seed)
             self.lift_in = nn.Linear(cfg.dim, cfg.dim)
         elif cfg.encoding == "mlp":
             self.encode, self.lift_in = MLPEmbedding(in_dim, cfg.dim), nn.Identity()
@@ -116,8 +122,9 @@ class LFM(_Base):
 
 class SpaceTimeLFM(_Base):
     """Space-time lifting: points2d (B, T, J, 2), visible (B, T, J), exists (B, J), adjacency (B, J, J) ->
-    (B, T, J, 3). Features of (x, y, t); temporal self-attention per joint within +-window frames; then the hybrid
-    space layers per frame; then the decoder."""
+    (B, T, J, 3). Features of (x, y, t), the 2D normalised per frame as the single-frame model does (the pose, not
+    the path across the image); temporal self-attention per joint within +-window frames; then the hybrid space
+    layers per frame; then the decoder."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg, in_dim=3)
@@ -126,7 +133,7 @@ class SpaceTimeLFM(_Base):
     def forward(self, points2d, visible, exists, adjacency):
         B, T, J, _ = points2d.shape
         visible = visible & exists[:, None]
-        xy = normalize_2d(points2d, visible)
+        xy = normalize_2d(points2d.reshape(B * T, J, 2), visible.reshape(B * T, J)).reshape(B, T, J, 2)
         t = torch.linspace(-1, 1, T, device=xy.device, dtype=xy.dtype) if T > 1 else xy.new_zeros(1)
         feats = torch.cat([xy, t[None, :, None, None].expand(B, T, J, 1)], -1)
         x = self.tokens(feats, visible)  # (B, T, J, D)
