@@ -178,8 +178,9 @@ def main() -> None:
                 kind="spacetime",
                 data__window=32,
                 training__batch_size=16,
-                training__lr=3e-4,
                 training__init=combined,
+                training__freeze_init="true",
+                training__warmup_steps=50,
             )
             st = evaluate(st_run, real, dev, window=32)
             rows = [
