@@ -79,6 +79,19 @@ def _stack_detections(frames: list[list[np.ndarray]], J: int, score_is_confidenc
     return points, conf
 
 
+def _detections(points: np.ndarray, conf: np.ndarray, rig, fmt: str, image_size=None) -> Keypoints2D:
+    """Stacked detections as a result: joints named by the rig (or kp0, kp1, ...), individuals numbered."""
+    return Keypoints2D(
+        points=points,
+        confidence=conf,
+        joints=list(rig.joints) if rig else [f"kp{j}" for j in range(points.shape[2])],
+        rig=rig,
+        individuals=[str(i) for i in range(points.shape[1])],
+        image_size=image_size,
+        format=fmt,
+    )
+
+
 # ----- lfm JSON
 
 
@@ -166,15 +179,7 @@ def read_coco(path: Path) -> Keypoints2D:
     if isinstance(doc, dict) and doc.get("images"):
         im = doc["images"][0]
         size = (int(im["width"]), int(im["height"])) if "width" in im and "height" in im else None
-    return Keypoints2D(
-        points=points,
-        confidence=conf,
-        joints=list(rig.joints) if rig else [f"kp{j}" for j in range(J)],
-        rig=rig,
-        individuals=[str(i) for i in range(points.shape[1])],
-        image_size=size,
-        format="coco",
-    )
+    return _detections(points, conf, rig, "coco", size)
 
 
 # ----- OpenPose
@@ -199,15 +204,7 @@ def read_openpose(path: Path) -> Keypoints2D:
     J = sizes.pop()
     rig = {25: "openpose_body25", 18: "openpose_coco18"}.get(J)
     points, conf = _stack_detections(frames, J, score_is_confidence=True)
-    the_rig = get_rig(rig) if rig else None
-    return Keypoints2D(
-        points=points,
-        confidence=conf,
-        joints=list(the_rig.joints) if the_rig else [f"kp{j}" for j in range(J)],
-        rig=the_rig,
-        individuals=[str(i) for i in range(points.shape[1])],
-        format="openpose",
-    )
+    return _detections(points, conf, get_rig(rig) if rig else None, "openpose")
 
 
 # ----- DeepLabCut
