@@ -40,6 +40,7 @@ DEFAULTS: dict = {
     "data": {
         "paths": [],  # dataset files
         "categories": None,  # train on these categories only (None: all)
+        "exclude_categories": [],  # and never on these (a category held out to test on)
         "window": 48,  # frames per training window (space-time model)
         "occlusion": 0.1,  # ratio of visible 2D points hidden at random
         "balance_categories": True,  # equal sampling weight per category
@@ -168,8 +169,9 @@ class Trainer:
         t, d = cfg["training"], cfg["data"]
         self.model_cfg = ModelConfig.from_dict(cfg["model"])
         self.temporal = self.model_cfg.kind == "spacetime"
-        self.train_bank = SampleBank(d["paths"], "train", d["categories"])
-        self.val_bank = SampleBank(d["paths"], d["val_split"], d["categories"])
+        chosen = d["categories"], d["exclude_categories"]
+        self.train_bank = SampleBank(d["paths"], "train", *chosen)
+        self.val_bank = SampleBank(d["paths"], d["val_split"], *chosen)
         if self.temporal and not len(self.train_bank.window_views()):
             raise LfmError("the space-time model needs time series (fps > 0) in the training data")
         torch.manual_seed(t["seed"])

@@ -86,6 +86,18 @@ def test_spacetime_trains_on_windows(zoo, tmp_path):
     assert len(reports) == 1 and reports[0].val_pa_mpjpe > 0
 
 
+def test_training_categories_can_be_chosen_or_held_out(zoo, tmp_path):
+    every = set(Trainer(resolve_config("lfm", "tiny", None, FAST, [zoo]), tmp_path / "all").train_bank.categories)
+    assert len(every) >= 3
+    held_out = sorted(every)[0]
+    sets = FAST + [f"data.exclude_categories=[{held_out}]"]
+    trainer = Trainer(resolve_config("lfm", "tiny", None, sets, [zoo]), tmp_path / "without")
+    assert set(trainer.train_bank.categories) == every - {held_out}
+    assert held_out not in trainer.val_bank.categories
+    only = Trainer(resolve_config("lfm", "tiny", None, FAST + [f"data.categories=[{held_out}]"], [zoo]), tmp_path / "o")
+    assert list(only.train_bank.categories) == [held_out]
+
+
 def test_training_lowers_the_error(zoo, tmp_path):
     cfg = resolve_config(
         "lfm",

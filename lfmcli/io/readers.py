@@ -79,12 +79,17 @@ def _stack_detections(frames: list[list[np.ndarray]], J: int, score_is_confidenc
     return points, conf
 
 
+def _joint_names(rig, count: int) -> list[str]:
+    """The rig's joint names, or joint_00, joint_01, ... when the input names no rig."""
+    return list(rig.joints) if rig else [f"joint_{j:02d}" for j in range(count)]
+
+
 def _detections(points: np.ndarray, conf: np.ndarray, rig, fmt: str, image_size=None) -> Keypoints2D:
-    """Stacked detections as a result: joints named by the rig (or kp0, kp1, ...), individuals numbered."""
+    """Stacked detections as a result: joints named by the rig, individuals numbered."""
     return Keypoints2D(
         points=points,
         confidence=conf,
-        joints=list(rig.joints) if rig else [f"kp{j}" for j in range(points.shape[2])],
+        joints=_joint_names(rig, points.shape[2]),
         rig=rig,
         individuals=[str(i) for i in range(points.shape[1])],
         image_size=image_size,
@@ -132,7 +137,7 @@ def read_lfm_json(path: Path) -> Keypoints2D:
     return Keypoints2D(
         points=points,
         confidence=np.array(conf, np.float32)[:, None],
-        joints=list(rig.joints) if rig else [f"joint_{j:02d}" for j in range(J)],
+        joints=_joint_names(rig, J),
         rig=rig,
         individuals=["0"],
         fps=float(doc["fps"]) if doc.get("fps") else None,
