@@ -79,10 +79,6 @@ def evaluate(ckpt, data, device, **kw) -> dict:
     )
 
 
-def table(title: str, header: list[str], rows: list[list[str]]) -> None:
-    print_table(header, rows, title)
-
-
 def fmt(values: dict, metric: str) -> str:
     if metric not in values:
         return "-"
@@ -133,10 +129,10 @@ def main() -> None:
                         fmt(b, "pa-mpjpe%"),
                     ]
                 )
-            table(
-                "Combined vs isolated training (3D-LFM 4.3.1), test split",
+            print_table(
                 ["category", "frames", "PA combined", "PA isolated", "PA flat", "% combined", "% isolated", "% flat"],
                 rows,
+                "Combined vs isolated training (3D-LFM 4.3.1), test split",
             )
         if "unseen" in chosen:
             rows = []
@@ -146,20 +142,20 @@ def main() -> None:
                 res = evaluate(ckpt, real, dev, categories=[cat])
                 c, b = res["categories"][cat], res["baseline"]["categories"][cat]
                 rows.append([cat, fmt(c, "pa-mpjpe"), fmt(b, "pa-mpjpe"), fmt(c, "pa-mpjpe%"), fmt(b, "pa-mpjpe%")])
-            table(
-                "Unseen category (3D-LFM 4.3.2): trained on the other real categories and a synthetic zoo, "
-                "tested on it",
+            print_table(
                 ["left out", "PA", "PA flat", "%", "% flat"],
                 rows,
+                "Unseen category (3D-LFM 4.3.2): trained on the other real categories and a synthetic zoo, "
+                "tested on it",
             )
         if "transfer" in chosen:
             ckpt = train([real], runs / "humans28", m, dev, p, data__categories="[human]")
             res = evaluate(ckpt, bvh_file, dev)
             c, b = res["overall"], res["baseline"]["overall"]
-            table(
-                "Rig transfer: trained on the 28-joint CMU humans, tested on the 31-joint BVH skeleton",
+            print_table(
                 ["test rig", "PA", "PA flat", "%", "% flat"],
                 [["cmu_bvh_31", fmt(c, "pa-mpjpe"), fmt(b, "pa-mpjpe"), fmt(c, "pa-mpjpe%"), fmt(b, "pa-mpjpe%")]],
+                "Rig transfer: trained on the 28-joint CMU humans, tested on the 31-joint BVH skeleton",
             )
         if "ablations" in chosen:
             rows = []
@@ -180,7 +176,7 @@ def main() -> None:
                     fmt(res["baseline"]["overall"], "pa-mpjpe%"),
                 ]
             )
-            table("Ablations, all categories", ["model", "PA", "%"], rows)
+            print_table(["model", "PA", "%"], rows, "Ablations, all categories")
         if "spacetime" in chosen:
             single = evaluate(combined, real, dev, window=32)
             st_run = train(
@@ -205,11 +201,11 @@ def main() -> None:
                     ("flat baseline", single["baseline"]),
                 )
             ]
-            table(
-                "Space vs space-time on test sequences (32-frame clips; the space-time model starts from the "
-                "single-frame one)",
+            print_table(
                 ["model", "FA-MPJPE", "SA-MPJPE", "SA-MPVE"],
                 rows,
+                "Space vs space-time on test sequences (32-frame clips; the space-time model starts from the "
+                "single-frame one)",
             )
         if "occlusion" in chosen:
             rows = []
@@ -223,7 +219,9 @@ def main() -> None:
                         fmt(res["overall"], "pa-mpjpe%"),
                     ]
                 )
-            table("Occlusion: share of visible 2D points hidden at test time", ["hidden", "PA", "PA flat", "%"], rows)
+            print_table(
+                ["hidden", "PA", "PA flat", "%"], rows, "Occlusion: share of visible 2D points hidden at test time"
+            )
 
 
 if __name__ == "__main__":

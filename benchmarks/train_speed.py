@@ -17,7 +17,7 @@ from _table import print_table  # benchmarks/ is the script folder
 from torch.utils.flop_counter import FlopCounterMode
 
 from lfmcli.devices import resolve_device
-from lfmcli.geometry.procrustes import procrustes_loss, sequence_align, velocity_loss
+from lfmcli.geometry.procrustes import procrustes_loss, sequence_aligned, velocity_loss
 from lfmcli.models import MODEL_PRESETS, ModelConfig, build_model
 
 DENSE_BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # FLOP/s, dense (no sparsity)
@@ -44,7 +44,7 @@ def step(model, opt, kind, x, target, mask, cuda):
     else:
         B, T, J, _ = pred.shape
         loss = procrustes_loss(pred.reshape(B * T, J, 3), target.reshape(B * T, J, 3), mask.reshape(B * T, J))
-        loss = loss + velocity_loss(sequence_align(pred, target, mask), target, mask)
+        loss = loss + velocity_loss(*sequence_aligned(pred, target, mask), mask)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .geometry.procrustes import centre, sequence_align, similarity_align, spread
+from .geometry.procrustes import centre, sequence_aligned, similarity_align, spread
 
 
 def _mean_distance(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -45,13 +45,6 @@ def pa_mpjpe_pct(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -
     """PA-MPJPE as a percentage of the RMS distance of the ground-truth joints to their centroid: scale-free, so
     categories of different size (and units) compare."""
     return 100 * pa_mpjpe(pred, target, mask) / spread(target, mask).sqrt().clamp(min=1e-12)
-
-
-def sequence_aligned(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, reflections: bool = False):
-    """(aligned prediction, target), both centred on each frame's centroid (the pose, not the path travelled,
-    which no lifter sees in centred 2D), with one similarity transform for the whole sequence (B, T, J, 3)."""
-    pred, target = centre(pred, mask), centre(target, mask)
-    return sequence_align(pred, target, mask, reflections), target
 
 
 def sa_mpjpe(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -31,8 +31,8 @@ from .data.dataset import Batch, SampleBank, occlude, rotate_scale_2d
 from .devices import resolve_device
 from .errors import LfmError
 from .eval import flat_lift
-from .geometry.procrustes import centred_mse, procrustes_loss, spread, velocity_loss
-from .metrics import pa_mpjpe, sequence_aligned
+from .geometry.procrustes import centred_mse, procrustes_loss, sequence_aligned, spread, velocity_loss
+from .metrics import pa_mpjpe
 from .models import MODEL_PRESETS, ModelConfig, build_model
 
 DEFAULTS: dict = {

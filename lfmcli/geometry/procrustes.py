@@ -107,6 +107,13 @@ def sequence_align(
     return aligned.reshape(B, T, J, 3)
 
 
+def sequence_aligned(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, reflections: bool = False):
+    """(aligned prediction, target), both centred on each frame's centroid (the pose, not the path travelled,
+    which no lifter sees in centred 2D), with one similarity transform for the whole sequence (B, T, J, 3)."""
+    pred, target = centre(pred, mask), centre(target, mask)
+    return sequence_align(pred, target, mask, reflections), target
+
+
 def velocity_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """MSE between frame-to-frame velocities of (B, T, J, 3) sequences, where both frames are masked in."""
     both = mask[:, 1:] & mask[:, :-1]
