@@ -21,7 +21,8 @@ SHARED = ROOT.parent / "shared" / "data"
 WRITE = """
 import sys, time, json, numpy as np
 from lfmcli.data import format as fmt
-from lfmcli.data.format import DatasetWriter, Sequence, View
+from lfmcli.data.format import DatasetWriter
+from lfmcli.sequence import Sequence, View
 from lfmcli.geometry.cameras import random_orbit_camera
 from lfmcli.rigs import get_rig
 path, frames, chunk, compression = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]

@@ -20,7 +20,8 @@ import torch
 from _table import print_table  # benchmarks/ is the script folder
 
 from lfmcli.checkpoint import save_checkpoint
-from lfmcli.models import MODEL_PRESETS, ModelConfig, build_model
+from lfmcli.config import MODEL_PRESETS, ModelConfig
+from lfmcli.models import build_model
 
 
 def write_input(path: Path, frames: int, rng) -> None:

@@ -18,7 +18,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lfmcli.devices import resolve_device
 from lfmcli.geometry.procrustes import procrustes_loss, sequence_aligned, velocity_loss
-from lfmcli.models import MODEL_PRESETS, ModelConfig, build_model
+from lfmcli.config import MODEL_PRESETS, ModelConfig
+from lfmcli.models import build_model
 
 DENSE_BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # FLOP/s, dense (no sparsity)
 BATCH = {"lfm": 4096, "spacetime": 64}

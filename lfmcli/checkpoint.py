@@ -3,16 +3,44 @@ metadata, so a model is rebuilt from the file alone."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from . import __version__
-from .data.atomic import atomic_path
+from .config import DEFAULT_WINDOW, ModelConfig, check_kind
 from .errors import LfmError
-from .models import ModelConfig, build_model
+from .files import atomic_path
+from .models import build_model
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"  # the packaged default models
+
+
+@dataclass
+class Checkpoint:
+    """A loaded model (in eval mode) with its config and the training info stored beside its weights."""
+
+    model: torch.nn.Module
+    config: ModelConfig
+    info: dict
+    path: Path
+
+    @property
+    def kind(self) -> str:
+        return self.config.kind
+
+    @property
+    def window(self) -> int:
+        """Frames per clip the model was trained on (the space-time model lifts in clips of this length)."""
+        return int(self.info.get("window", DEFAULT_WINDOW))
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
 
 
 def save_checkpoint(path: str | Path, model: torch.nn.Module, cfg: ModelConfig, info: dict) -> None:
@@ -24,8 +52,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, cfg: ModelConfig, 
         save_file(state, str(tmp), metadata=meta)
 
 
-def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, ModelConfig, dict]:
-    """(model in eval mode, its config, the training info stored with it)."""
+def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open
 
@@ -39,18 +66,30 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[torch.nn.Mod
         info = json.loads(meta.get("info", "{}"))
         model = build_model(cfg)
         model.load_state_dict(load_file(str(path), device="cpu"))
-    except (SafetensorError, KeyError, ValueError, RuntimeError, OSError) as e:
+    except (SafetensorError, KeyError, ValueError, RuntimeError, OSError, LfmError) as e:
         raise LfmError(f"not an lfm checkpoint ({str(e).splitlines()[0]})", path) from None
-    return model.to(device).eval(), cfg, info
-
-
-def file_hash(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    return Checkpoint(model.to(device).eval(), cfg, info, path)
 
 
 def default_checkpoint(kind: str = "lfm") -> Path:
     """The packaged default model of ``kind`` (lfm or spacetime)."""
-    path = Path(__file__).resolve().parent / "weights" / f"default_{kind}.safetensors"
+    path = WEIGHTS / f"default_{check_kind(kind)}.safetensors"
     if not path.exists():
         raise LfmError(f"no packaged default {kind} model in this installation; pass --checkpoint")
     return path
+
+
+def packaged_models() -> dict[str, dict]:
+    """The packaged models by name: kind, size, and the training info stored with each."""
+    found = {}
+    for path in sorted(WEIGHTS.glob("*.safetensors")):
+        ckpt = load_checkpoint(path)
+        found[path.stem] = {
+            "kind": ckpt.kind,
+            "dim": ckpt.config.dim,
+            "layers": ckpt.config.layers,
+            "parameters": sum(p.numel() for p in ckpt.model.parameters()),
+            "megabytes": round(path.stat().st_size / 2**20, 2),
+            **ckpt.info,
+        }
+    return found

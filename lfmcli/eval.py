@@ -18,19 +18,13 @@ import torch
 
 from .checkpoint import load_checkpoint
 from .data.dataset import Batch, SampleBank, occlude
+from .data.format import DatasetFile
+from .devices import resolve_device
 from .errors import LfmError
 from .metrics import get_metric
-from .models.lfm import normalize_2d
+from .models import flat_lift
 
 DEFAULT_METRICS = ("mpjpe", "pa-mpjpe", "pa-mpjpe%")
-
-
-def flat_lift(points2d: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
-    """The z = 0 baseline: normalised 2D of each frame with zero depth."""
-    B = points2d.shape[0]
-    frames = points2d.reshape(-1, *points2d.shape[-2:])
-    xy = normalize_2d(frames, visible.reshape(frames.shape[:-1]))
-    return torch.cat([xy, torch.zeros_like(xy[..., :1])], -1).reshape(B, *points2d.shape[1:-1], 3)
 
 
 class _Tally:
@@ -71,11 +65,17 @@ def evaluate(
     "baseline" (the same for the z = 0 lift), with ``per_sequence`` also "sequences", and "notes" on metrics that
     could not be computed."""
     chosen = [get_metric(m) for m in metrics]
-    model, cfg, info = load_checkpoint(checkpoint, device)
-    window = window or int(info.get("window", 48))
+    if not 0 <= occlusion < 1:
+        raise LfmError("--occlude must be a ratio in [0, 1)")
+    if window is not None and window < 1:
+        raise LfmError(f"--window {window}: give at least 1 frame")
+    _check_split(paths, split)
+    device = resolve_device(device)
+    ckpt = load_checkpoint(checkpoint, device)
+    window = window or ckpt.window
     bank = SampleBank(paths, split, categories, exclude)
     rng = np.random.default_rng(seed)
-    lifters = {"model": lambda b: _lift(model, cfg.kind, b)}
+    lifters = {"model": lambda b: ckpt.model.lift_clips(*b.model_inputs())}
     if baseline:
         lifters["baseline"] = lambda b: flat_lift(b.points2d, b.visible & b.exists[:, None])
     tallies = {k: _Tally() for k in lifters}
@@ -109,20 +109,6 @@ def evaluate(
         out["baseline"] = _report(tallies["baseline"], bank, per_sequence)
     out.update(notes=notes, split=split, window=window, occlusion=occlusion, checkpoint=str(checkpoint))
     return out
-
-
-def _lift(model, kind: str, batch: Batch) -> torch.Tensor:
-    points2d, visible, exists, adjacency = batch.model_inputs()
-    if kind == "spacetime":
-        return model(points2d, visible, exists, adjacency)
-    B, T, J, _ = points2d.shape
-    pred = model(
-        points2d.reshape(B * T, J, 2),
-        visible.reshape(B * T, J),
-        exists.repeat_interleave(T, 0),
-        adjacency.repeat_interleave(T, 0),
-    )
-    return pred.reshape(B, T, J, 3)
 
 
 def _score(tally: _Tally, chosen, pred, batch: Batch, item_keys, frames, T) -> None:
@@ -161,9 +147,7 @@ def _report(tally: _Tally, bank: SampleBank, per_sequence: bool) -> dict:
     return out
 
 
-def check_split(paths: Seq[str | Path], split: str) -> None:
-    from .data.format import DatasetFile
-
+def _check_split(paths: Seq[str | Path], split: str) -> None:
     for path in paths:
         with DatasetFile(path) as f:
             if split in set(f.sequences["split"]):

@@ -1,55 +1,44 @@
-"""Lifting 2D keypoints to 3D with a checkpoint (`lfm lift`).
+"""Lifting 2D keypoints to 3D with a checkpoint (`lfm lift`): the one place that decides how a model lifts.
 
-The single-frame model lifts every frame of every individual on its own; the space-time model lifts each
-individual's frames in windows of its training length that overlap by half and are blended with triangular
-weights. The result is a canonical 3D shape per frame: defined up to rotation, scale and translation.
+Every individual's frames are cut into clips: a single-frame model lifts clips of one frame, the space-time model
+clips of its training length that overlap by half and are blended with triangular weights. The result is a
+canonical 3D shape per frame: defined up to rotation, scale and translation.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import shlex
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from .io.readers import Keypoints2D
-
-
-@dataclass
-class Lifted:
-    position: np.ndarray  # (T, I, J, 3) float32, NaN where the input joint was missing
-    visible: np.ndarray  # (T, I, J) bool: the 2D points the model used
-    empty_frames: int = 0  # frames (per individual) with no usable 2D point: output NaN
-    notes: list[str] = field(default_factory=list)
+from . import __version__
+from .checkpoint import Checkpoint, default_checkpoint, load_checkpoint
+from .config import check_kind
+from .devices import resolve_device
+from .errors import LfmError
+from .io.readers import read_keypoints
+from .io.results import WRITERS, write_result
+from .keypoints import Keypoints2D, Lifted
+from .rigs import get_rig
 
 
 def lift_keypoints(
-    kp: Keypoints2D,
-    model: torch.nn.Module,
-    kind: str,
-    window: int = 48,
-    min_confidence: float = 0.0,
-    device: str = "cpu",
-    batch_frames: int = 4096,
+    kp: Keypoints2D, checkpoint: Checkpoint, min_confidence: float = 0.0, device: str = "cpu", batch_frames: int = 4096
 ) -> Lifted:
+    """Lift every individual of ``kp``; points below ``min_confidence`` count as missing."""
     T, I, J = kp.shape
     visible = np.isfinite(kp.points).all(-1) & ~(kp.confidence < min_confidence)
     adjacency = torch.as_tensor(kp.rig.adjacency() if kp.rig is not None else np.eye(J, dtype=bool), device=device)
+    window = min(checkpoint.window, T) if checkpoint.model.temporal else 1
     out = np.full((T, I, J, 3), np.nan, np.float32)
-    with torch.no_grad():
-        if kind == "spacetime":
-            for i in range(I):
-                out[:, i] = _lift_windows(model, kp.points[:, i], visible[:, i], adjacency, window, device)
-        else:
-            frames = kp.points.reshape(T * I, J, 2)
-            seen = visible.reshape(T * I, J)
-            flat = out.reshape(T * I, J, 3)
-            for a in range(0, T * I, batch_frames):
-                b = min(a + batch_frames, T * I)
-                pts = torch.as_tensor(np.nan_to_num(frames[a:b]), device=device)
-                vis = torch.as_tensor(seen[a:b], device=device)
-                exists = torch.ones_like(vis)
-                flat[a:b] = model(pts, vis, exists, adjacency.expand(b - a, J, J)).float().cpu().numpy()
+    for i in range(I):
+        out[:, i] = _lift_clips(
+            checkpoint.model, kp.points[:, i], visible[:, i], adjacency, window, device, max(batch_frames // window, 1)
+        )
     empty = ~visible.any(-1)  # (T, I)
     out[~visible] = np.nan  # only joints that were seen get a position
     out[empty] = np.nan
@@ -57,21 +46,83 @@ def lift_keypoints(
     return Lifted(position=out, visible=visible, empty_frames=int(empty.sum()), notes=notes)
 
 
-def _lift_windows(model, points: np.ndarray, visible: np.ndarray, adjacency, window: int, device) -> np.ndarray:
-    """(T, J, 2) -> (T, J, 3) through overlapping windows blended with triangular weights."""
+def _lift_clips(model, points: np.ndarray, visible: np.ndarray, adjacency, W: int, device, batch: int) -> np.ndarray:
+    """(T, J, 2) -> (T, J, 3) through clips of W frames overlapping by half, blended with triangular weights."""
     T, J, _ = points.shape
-    W = min(window, T)
     starts = list(range(0, max(T - W, 0) + 1, max(W // 2, 1)))
     if starts[-1] + W < T:
         starts.append(T - W)
     total = np.zeros((T, J, 3))
     weight = np.zeros((T, 1, 1))
     ramp = np.minimum(np.arange(1, W + 1), np.arange(W, 0, -1)).astype(float)[:, None, None]
-    batch = torch.as_tensor(np.stack([np.nan_to_num(points[s : s + W]) for s in starts]), device=device)
-    vis = torch.as_tensor(np.stack([visible[s : s + W] for s in starts]), device=device)
-    exists = torch.ones(len(starts), J, dtype=torch.bool, device=device)
-    pred = model(batch, vis, exists, adjacency.expand(len(starts), J, J)).float().cpu().numpy()
-    for k, s in enumerate(starts):
-        total[s : s + W] += pred[k] * ramp
-        weight[s : s + W] += ramp
+    with torch.no_grad():
+        for a in range(0, len(starts), batch):
+            chunk = starts[a : a + batch]
+            pts = torch.as_tensor(np.stack([np.nan_to_num(points[s : s + W]) for s in chunk]), device=device)
+            vis = torch.as_tensor(np.stack([visible[s : s + W] for s in chunk]), device=device)
+            exists = torch.ones(len(chunk), J, dtype=torch.bool, device=device)
+            pred = model.lift_clips(pts, vis, exists, adjacency.expand(len(chunk), J, J)).float().cpu().numpy()
+            for k, s in enumerate(chunk):
+                total[s : s + W] += pred[k] * ramp
+                weight[s : s + W] += ramp
     return (total / weight).astype(np.float32)
+
+
+@dataclass
+class LiftReport:
+    """What `lift_file` did: the input it read, the result, the model, and the files it wrote."""
+
+    keypoints: Keypoints2D
+    lifted: Lifted
+    checkpoint: Checkpoint
+    written: list[Path]
+
+
+def lift_file(
+    input: str | Path,
+    output: str | Path,
+    *,
+    fmt: str | None = None,
+    checkpoint: str | Path | None = None,
+    model_kind: str = "lfm",
+    rig: str | None = None,
+    min_confidence: float = 0.0,
+    also: Seq[str] = (),
+    device: str = "auto",
+) -> LiftReport:
+    """Read a 2D keypoints file, lift it with ``checkpoint`` (else the packaged ``model_kind`` model) and write the
+    result to ``output`` (HDF5) and beside it in the ``also`` formats, with the provenance in its attributes."""
+    input, output = Path(input), Path(output)
+    for f in also:
+        if f not in WRITERS or f == "h5":
+            raise LfmError(f"--also {f!r}: choose {', '.join(w for w in WRITERS if w != 'h5')}")
+    targets = [output] + [output.with_suffix(f".{f}") for f in also]
+    for target in targets:
+        if target.resolve() == input.resolve() or input.resolve() in target.resolve().parents:
+            raise LfmError("would overwrite the input; choose another --output name", target)
+    kp = read_keypoints(input, fmt)
+    if rig is not None:
+        kp.rig = get_rig(rig)
+        if kp.rig.num_joints != kp.shape[2]:
+            raise LfmError(f"{kp.shape[2]} joints, but rig {kp.rig.name!r} has {kp.rig.num_joints}", input)
+        kp.joints = list(kp.rig.joints)
+    check_kind(model_kind)
+    dev = resolve_device(device)
+    ckpt = load_checkpoint(checkpoint or default_checkpoint(model_kind), dev)
+    lifted = lift_keypoints(kp, ckpt, min_confidence=min_confidence, device=dev)
+    words = ["lfm", "lift", str(input), "-o", str(output)]  # the command that reproduces this result
+    for flag, value in (("--format", fmt), ("--checkpoint", checkpoint), ("--rig", rig)):
+        if value is not None:
+            words += [flag, str(value)]
+    words += ["--min-confidence", str(min_confidence), "--device", device, *(w for f in also for w in ("--also", f))]
+    attrs = {
+        "lfm_version": __version__,
+        "checkpoint": str(ckpt.path),
+        "checkpoint_sha256": ckpt.sha256,
+        "command": shlex.join(words),
+        "input": str(input),
+        "input_format": kp.format,
+    }
+    written = [write_result(output, "h5", kp, lifted, attrs)]
+    written += [write_result(output.with_suffix(f".{f}"), f, kp, lifted, attrs) for f in also]
+    return LiftReport(kp, lifted, ckpt, written)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from scipy.sparse.csgraph import shortest_path
 
-from .data.atomic import atomic_path
 from .errors import LfmError
+from .files import atomic_path
 from .rigs import Rig
 
 
@@ -177,3 +177,121 @@ def render_motion(
         return len(frames)
     finally:
         plt.close(fig)
+
+
+def render_file(
+    input: str | Path,
+    output: str | Path,
+    *,
+    individual: int = 0,
+    sequence: str | None = None,
+    view: int = 0,
+    checkpoint: str | Path | None = None,
+    max_frames: int = 120,
+    fps: float = 15.0,
+    device: str = "auto",
+) -> int:
+    """Draw a lift result (one ``individual``), or a dataset ``sequence`` seen from ``view`` and lifted by
+    ``checkpoint`` beside its ground truth, to a GIF, MP4 or PNG; at most ``max_frames`` frames, evenly spread.
+    Returns the number of frames drawn."""
+    import h5py
+
+    input = Path(input)
+    if max_frames < 1:
+        raise LfmError(f"--max-frames {max_frames}: draw at least 1 frame")
+    if not fps > 0:
+        raise LfmError(f"--fps {fps}: give a positive frame rate")
+    try:
+        with h5py.File(input, "r") as f:
+            is_dataset = f.attrs.get("format") == "lfm-dataset"
+    except OSError:
+        raise LfmError("not a readable HDF5 file", input) from None
+    if is_dataset:
+        uv, pred, truth, edges, title, size = _dataset_sequence(input, sequence, view, checkpoint, device)
+    else:
+        if sequence is not None:
+            raise LfmError("--sequence is for dataset files; this is a lift result", input)
+        uv, pred, truth, edges, title, size = _lift_result(input, individual)
+    keep = np.unique(np.linspace(0, len(uv) - 1, min(max_frames, len(uv))).round().astype(int))
+    return render_motion(
+        output,
+        uv[keep],
+        edges,
+        pred[keep] if pred is not None else None,
+        truth[keep] if truth is not None else None,
+        fps=fps,
+        title=title,
+        image_size=size,
+    )
+
+
+def _lift_result(path: Path, individual: int):
+    from .io.results import read_result
+
+    kp, lifted, _ = read_result(path)
+    if not 0 <= individual < len(kp.individuals):
+        raise LfmError(f"--individual {individual}: the file has {len(kp.individuals)}", path)
+    uv, pos = kp.points[:, individual], lifted.position[:, individual]
+    edges = list(kp.rig.edges) if kp.rig is not None else []
+    return uv, _facing_camera(pos, uv), None, edges, f"{path.name} (individual {individual})", None
+
+
+def _facing_camera(pos: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """The canonical frame has no fixed orientation: for display, turn the whole sequence (one similarity
+    transform) so that its x, y best match the 2D input; depth then runs along z, as in a camera frame."""
+    import torch
+
+    from .geometry.procrustes import sequence_align
+
+    flat = np.concatenate([uv, np.zeros_like(uv[..., :1])], -1)
+    mask = np.isfinite(pos).all(-1) & np.isfinite(flat).all(-1)
+    if mask.sum() < 3:
+        return pos
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        aligned = sequence_align(
+            torch.as_tensor(np.nan_to_num(pos), dtype=torch.float64)[None],
+            torch.as_tensor(np.nan_to_num(flat), dtype=torch.float64)[None],
+            torch.as_tensor(mask)[None],
+        )[0].numpy()
+    return np.where(mask[..., None], aligned, np.nan)
+
+
+def _dataset_sequence(path: Path, sequence: str | None, view: int, checkpoint, device: str):
+    """A dataset sequence's 2D, its lift by ``checkpoint`` aligned to the ground truth (one similarity transform
+    for the whole sequence, so the path across the room shows), and the camera-frame ground truth."""
+    import torch
+
+    from .checkpoint import load_checkpoint
+    from .data.format import DatasetFile
+    from .devices import resolve_device
+    from .geometry.procrustes import sequence_align
+    from .keypoints import Keypoints2D
+    from .lift import lift_keypoints
+
+    if sequence is None or checkpoint is None:
+        raise LfmError("a dataset needs --sequence NAME and --checkpoint to compare against", path)
+    with DatasetFile(path) as f:
+        names = list(f.sequences["name"])
+        index = names.index(sequence) if sequence in names else int(sequence) if sequence.isdigit() else None
+        if index is None or not 0 <= index < len(names):
+            raise LfmError(f"no sequence {sequence!r} (the file has {len(names)}, e.g. {names[0]!r})", path)
+        seq = f.sequence(index)
+    if not 0 <= view < len(seq.views):
+        raise LfmError(f"--view {view}: sequence {seq.name!r} has {len(seq.views)} view(s)", path)
+    v = seq.views[view]
+    truth = v.camera.to_camera(seq.points3d).astype(np.float32)
+    kp = Keypoints2D(
+        points=v.points2d[:, None],
+        confidence=np.ones(v.visible.shape, np.float32)[:, None],
+        joints=list(seq.rig.joints),
+        rig=seq.rig,
+        individuals=["0"],
+        fps=seq.fps or None,
+    )
+    dev = resolve_device(device)
+    pred = lift_keypoints(kp, load_checkpoint(checkpoint, dev), device=dev).position[:, 0]
+    mask = torch.as_tensor(np.isfinite(pred).all(-1) & np.isfinite(truth).all(-1))[None]
+    aligned = sequence_align(torch.as_tensor(np.nan_to_num(pred))[None], torch.as_tensor(truth)[None], mask)[0]
+    aligned = np.where(mask[0, ..., None].numpy(), aligned.numpy(), np.nan)
+    return v.points2d, aligned, truth, list(seq.rig.edges), f"{seq.name} ({seq.category})", v.camera.image_size

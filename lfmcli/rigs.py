@@ -86,7 +86,7 @@ class Rig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=110)
 
     def save(self, path: str | Path) -> None:
-        from .data.atomic import atomic_path
+        from .files import atomic_path
 
         with atomic_path(path) as tmp:
             Path(tmp).write_text(self.to_yaml())

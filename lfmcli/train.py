@@ -11,7 +11,6 @@ one CPU.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import platform
@@ -22,120 +21,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from . import __version__
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data.atomic import atomic_path
+from .config import RunConfig
 from .data.dataset import Batch, SampleBank, occlude, rotate_scale_2d
 from .devices import resolve_device
 from .errors import LfmError
-from .eval import flat_lift
-from .geometry.procrustes import centred_mse, procrustes_loss, sequence_aligned, spread, velocity_loss
+from .files import atomic_path
+from .losses import lifting_loss
 from .metrics import pa_mpjpe
-from .models import MODEL_PRESETS, ModelConfig, build_model
-
-DEFAULTS: dict = {
-    "model": ModelConfig().to_dict(),
-    "data": {
-        "paths": [],  # dataset files
-        "categories": None,  # train on these categories only (None: all)
-        "exclude_categories": [],  # and never on these (a category held out to test on)
-        "window": 48,  # frames per training window (space-time model)
-        "occlusion": 0.1,  # ratio of visible 2D points hidden at random
-        "balance_categories": True,  # equal sampling weight per category
-        "rotate_2d": 0.0,  # random in-plane rotation of the 2D, +-degrees
-        "scale_2d": 0.0,  # random scaling of the 2D, 1 +- this
-        "val_split": "val",
-    },
-    "training": {
-        "batch_size": 256,  # frames (single-frame model) or windows (space-time model)
-        "lr": 1e-3,
-        "schedule": "plateau",  # plateau (halve the lr when validation stalls) or cosine (warm-up, then decay)
-        "warmup_steps": 200,  # cosine: linear warm-up steps
-        "init": None,  # start from this checkpoint's weights (those whose names and shapes match)
-        "freeze_init": False,  # keep those weights fixed: train only what the checkpoint did not provide
-        "weight_decay": 1e-4,
-        "epochs": 100,
-        "steps_per_epoch": 0,  # 0: one pass over the training frames
-        "max_minutes": 0.0,  # stop after this much training time (0: no limit)
-        "clip": 1.0,  # gradient norm clipping
-        "patience": 10,  # early stopping: epochs without a better validation error
-        "plateau_patience": 3,  # ReduceLROnPlateau on the validation error
-        "plateau_factor": 0.5,
-        "min_lr": 1e-6,
-        "val_samples": 4096,  # validation frames (or frames in windows) evaluated per epoch
-        "seed": 0,
-        "bf16": True,  # bf16 autocast on CUDA
-        "compile": False,  # torch.compile on CUDA
-        "device": "auto",
-    },
-    "loss": {
-        "align": True,  # Procrustes-align each frame before the error (False: centre only, the plain-loss ablation)
-        "velocity_weight": 1.0,  # lambda of the velocity term (space-time model)
-        "reflections": False,  # allow mirror images in the Procrustes alignment
-        "scale_free": False,  # divide each frame's error by its ground-truth spread: every size and unit weighs alike
-    },
-}
-
-
-def merge(base: dict, update: dict, where: str = "") -> dict:
-    """``base`` with ``update`` merged in; unknown keys are an error naming them."""
-    out = copy.deepcopy(base)
-    for k, v in (update or {}).items():
-        if k not in out:
-            raise LfmError(f"unknown config key {where + k!r}; known: {', '.join(sorted(out))}")
-        if isinstance(out[k], dict) and isinstance(v, dict):
-            v = merge(out[k], v, f"{where}{k}.")
-        elif isinstance(out[k], float) and isinstance(v, str):  # YAML reads 3e-4 (no dot) as a string
-            try:
-                v = float(v)
-            except ValueError:
-                raise LfmError(f"config key {where + k!r} takes a number, not {v!r}") from None
-        out[k] = v
-    return out
-
-
-def parse_set(items: list[str]) -> dict:
-    """['training.lr=3e-4', ...] -> nested dict; values are read as YAML (numbers, booleans, lists)."""
-    out: dict = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise LfmError(f"--set {item!r}: use section.key=value, e.g. training.lr=3e-4")
-        node = out
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = yaml.safe_load(value)
-    return out
-
-
-def resolve_config(kind: str, preset: str, config_file: Path | None, overrides: list[str], paths: list[Path]) -> dict:
-    """Defaults, then the preset, then the config file, then --set overrides, then the data paths."""
-    if kind not in MODEL_PRESETS:
-        raise LfmError(f"--model {kind!r}: choose lfm or spacetime")
-    if preset not in MODEL_PRESETS[kind]:
-        raise LfmError(f"--preset {preset!r}: {kind} presets are {', '.join(MODEL_PRESETS[kind])}")
-    cfg = merge(DEFAULTS, {"model": {"kind": kind, **MODEL_PRESETS[kind][preset]}})
-    if config_file is not None:
-        try:
-            doc = yaml.safe_load(Path(config_file).read_text()) or {}
-        except FileNotFoundError:
-            raise LfmError("no such config file", config_file) from None
-        except yaml.YAMLError:
-            raise LfmError("malformed YAML", config_file) from None
-        cfg = merge(cfg, doc)
-    cfg = merge(cfg, parse_set(overrides))
-    if paths:
-        cfg["data"]["paths"] = [str(p) for p in paths]
-    if not cfg["data"]["paths"]:
-        raise LfmError("no training data: give --data FILE.h5 (or data.paths in the config)")
-    try:
-        ModelConfig.from_dict(cfg["model"])
-    except (TypeError, ValueError) as e:
-        raise LfmError(f"model config: {e}") from None
-    return cfg
+from .models import MODELS, build_model, flat_lift
+from .schedule import CosineSchedule
 
 
 @dataclass
@@ -151,13 +48,22 @@ class EpochReport:
 
 
 class Trainer:
+    """Trains the model of ``cfg`` into the run folder ``run`` (``resume``: continues the run there)."""
+
     def __init__(
-        self, cfg: dict, run: Path, *, resume: bool = False, on_step: Callable[[int, int, float], None] | None = None
+        self,
+        cfg: RunConfig,
+        run: str | Path,
+        *,
+        resume: bool = False,
+        on_step: Callable[[int, int, float], None] | None = None,
     ):
         self.cfg, self.run, self.on_step = cfg, Path(run), on_step
+        if not resume and (self.run / "trainer.pt").exists():
+            raise LfmError("already holds a run: continue it with --resume, or choose a new --output", self.run)
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
-        device = cfg["training"]["device"]
+        device = cfg.training.device
         if self.world > 1:
             import torch.distributed as dist
 
@@ -166,30 +72,31 @@ class Trainer:
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cuda else "cpu"
         self.device = resolve_device(device)
         self.cuda = self.device.startswith("cuda")
-        t, d = cfg["training"], cfg["data"]
-        self.model_cfg = ModelConfig.from_dict(cfg["model"])
-        self.temporal = self.model_cfg.kind == "spacetime"
-        chosen = d["categories"], d["exclude_categories"]
-        self.train_bank = SampleBank(d["paths"], "train", *chosen)
-        self.val_bank = SampleBank(d["paths"], d["val_split"], *chosen)
+        t, d = cfg.training, cfg.data
+        self.model_cfg = cfg.model
+        self.temporal = MODELS[self.model_cfg.kind].temporal
+        chosen = d.categories, d.exclude_categories
+        self.train_bank = SampleBank(d.paths, "train", *chosen)
+        self.val_bank = SampleBank(d.paths, d.val_split, *chosen)
         if self.temporal and not len(self.train_bank.window_views()):
             raise LfmError("the space-time model needs time series (fps > 0) in the training data")
-        torch.manual_seed(t["seed"])
+        torch.manual_seed(t.seed)
         self.model = build_model(self.model_cfg).to(self.device)
-        self.init_report = self._init_weights(t["init"]) if t["init"] and not resume else None
-        if t["init"] and t["freeze_init"]:  # train only what the checkpoint did not provide
+        self.init_report = self._init_weights(t.init) if t.init and not resume else None
+        if t.init and t.freeze_init:  # train only what the checkpoint did not provide
             fresh = set((self.init_report or self._run_summary()["init"])["fresh"])
             for name, param in self.model.named_parameters():
                 param.requires_grad_(name in fresh)
-        if t["schedule"] not in ("plateau", "cosine"):
-            raise LfmError(f"training.schedule must be plateau or cosine, not {t['schedule']!r}")
+        if t.schedule not in ("plateau", "cosine"):
+            raise LfmError(f"training.schedule must be plateau or cosine, not {t.schedule!r}")
         trainable = [p for p in self.model.parameters() if p.requires_grad]
-        self.opt = torch.optim.AdamW(trainable, lr=t["lr"], weight_decay=t["weight_decay"])
+        self.opt = torch.optim.AdamW(trainable, lr=t.lr, weight_decay=t.weight_decay)
         self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.opt, factor=t["plateau_factor"], patience=t["plateau_patience"], min_lr=t["min_lr"]
+            self.opt, factor=t.plateau_factor, patience=t.plateau_patience, min_lr=t.min_lr
         )
-        self.rng = np.random.default_rng([t["seed"], self.rank])
-        self._frame_weights = self.train_bank.sample_weights(d["balance_categories"])
+        self.cosine = CosineSchedule(t.lr, t.min_lr, t.warmup_steps)
+        self.rng = np.random.default_rng([t.seed, self.rank])
+        self._frame_weights = self.train_bank.sample_weights(d.balance_categories)
         self.epoch, self.step, self.best, self.bad_epochs = 0, 0, float("inf"), 0
         self.run.mkdir(parents=True, exist_ok=True)
         if resume:
@@ -197,7 +104,7 @@ class Trainer:
         elif self.rank == 0:
             self._write_run_files()
         self.net = self.model
-        if self.cuda and t["compile"]:
+        if self.cuda and t.compile:
             self.net = torch.compile(self.net)
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -207,58 +114,40 @@ class Trainer:
 
     # ----- data
     def _train_batch(self) -> Batch:
-        t, d = self.cfg["training"], self.cfg["data"]
-        bank, B = self.train_bank, t["batch_size"]
+        d, bank, B = self.cfg.data, self.train_bank, self.cfg.training.batch_size
         if self.temporal:
             views = bank.window_views()
-            chosen = self.rng.choice(views, B, p=bank.view_weights(views, d["balance_categories"]))
-            starts = (self.rng.random(B) * np.maximum(bank.view_length[chosen] - d["window"] + 1, 1)).astype(int)
-            batch = bank.windows(chosen, starts, d["window"])
+            chosen = self.rng.choice(views, B, p=bank.view_weights(views, d.balance_categories))
+            starts = (self.rng.random(B) * np.maximum(bank.view_length[chosen] - d.window + 1, 1)).astype(int)
+            batch = bank.windows(chosen, starts, d.window)
         else:
             batch = bank.frames(self.rng.choice(bank.num_samples, B, p=self._frame_weights))
-        batch = occlude(batch, d["occlusion"], self.rng)
-        return rotate_scale_2d(batch, d["rotate_2d"], d["scale_2d"], self.rng)
+        batch = occlude(batch, d.occlusion, self.rng)
+        return rotate_scale_2d(batch, d.rotate_2d, d.scale_2d, self.rng)
 
     def _validation_batches(self) -> list[Batch]:
         """A fixed validation set: the same frames (or windows) every epoch, and in every process."""
-        bank, t, d = self.val_bank, self.cfg["training"], self.cfg["data"]
+        bank, t, d = self.val_bank, self.cfg.training, self.cfg.data
         rng = np.random.default_rng(12345)
-        B = t["batch_size"]
+        B = t.batch_size
         if self.temporal:
             views = bank.window_views()
             if not len(views):
-                raise LfmError(f"no time series in the {d['val_split']} split to validate the space-time model on")
-            T = d["window"]
+                raise LfmError(f"no time series in the {d.val_split} split to validate the space-time model on")
+            T = d.window
             pairs = [(v, s) for v in views for s in range(0, max(bank.view_length[v] - T, 0) + 1, T)]
-            pairs = [pairs[i] for i in rng.permutation(len(pairs))[: max(t["val_samples"] // T, 1)]]
+            pairs = [pairs[i] for i in rng.permutation(len(pairs))[: max(t.val_samples // T, 1)]]
             v, s = np.array(pairs).T
             return [bank.windows(v[i : i + B], s[i : i + B], T) for i in range(0, len(v), B)]
-        idx = np.sort(rng.permutation(bank.num_samples)[: t["val_samples"]])
+        idx = np.sort(rng.permutation(bank.num_samples)[: t.val_samples])
         return [bank.frames(idx[i : i + B]) for i in range(0, len(idx), B)]
 
     # ----- steps
     def loss(self, pred: torch.Tensor, batch: Batch) -> torch.Tensor:
-        reflections, scale_free = self.cfg["loss"]["reflections"], self.cfg["loss"]["scale_free"]
-        target, mask = batch.target, batch.has_3d
-        if not self.cfg["loss"]["align"]:
-            J = pred.shape[-2]
-            return centred_mse(pred.reshape(-1, J, 3), target.reshape(-1, J, 3), mask.reshape(-1, J))
-        if not self.temporal:
-            return procrustes_loss(pred, target, mask, reflections, scale_free)
-        B, T, J, _ = pred.shape
-        frame = procrustes_loss(
-            pred.reshape(B * T, J, 3), target.reshape(B * T, J, 3), mask.reshape(B * T, J), reflections, scale_free
-        )
-        weight = self.cfg["loss"]["velocity_weight"]
-        if weight <= 0:
-            return frame
-        velocity = velocity_loss(*sequence_aligned(pred, target, mask, reflections), mask)
-        if scale_free:  # in the same units as the frame term: relative to the sequence's spread
-            velocity = velocity / spread(target.reshape(B, T * J, 3), mask.reshape(B, T * J)).mean().clamp(min=1e-12)
-        return frame + weight * velocity
+        return lifting_loss(pred, batch.target, batch.has_3d, self.cfg.loss)
 
     def _forward(self, batch: Batch) -> torch.Tensor:
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and self.cfg["training"]["bf16"]):
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and self.cfg.training.bf16):
             return self.net(*batch.model_inputs()).float()
 
     def evaluate(self, batches: list[Batch] | None = None, flat: bool = False) -> float:
@@ -282,9 +171,9 @@ class Trainer:
         return total / max(count, 1)
 
     def fit(self, on_epoch: Callable[[EpochReport], None] | None = None) -> list[EpochReport]:
-        t = self.cfg["training"]
-        steps = t["steps_per_epoch"] or max(self.train_bank.num_samples // t["batch_size"], 1)
-        budget = t["max_minutes"] * 60 if t["max_minutes"] else float("inf")
+        t = self.cfg.training
+        steps = t.steps_per_epoch or max(self.train_bank.num_samples // t.batch_size, 1)
+        budget = t.max_minutes * 60 if t.max_minutes else float("inf")
         started = time.perf_counter()
         reports = []
         if self.epoch == 0 and self.rank == 0:
@@ -298,17 +187,19 @@ class Trainer:
                 }
             )
         self.net.train()
-        while self.epoch < t["epochs"]:
+        while self.epoch < t.epochs:
             epoch_start, seen, losses = time.perf_counter(), 0, []
             for k in range(steps):
                 batch = self._train_batch().to(self.device)
                 loss = self.loss(self._forward(batch), batch)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
-                if t["schedule"] == "cosine":
-                    self._set_lr(max(self.step / (steps * t["epochs"]), (time.perf_counter() - started) / budget))
-                if t["clip"]:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), t["clip"])
+                if t.schedule == "cosine":
+                    progress = max(self.step / (steps * t.epochs), (time.perf_counter() - started) / budget)
+                    for group in self.opt.param_groups:
+                        group["lr"] = self.cosine.lr_at(self.step, progress)
+                if t.clip:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.clip)
                 self.opt.step()
                 self.step += 1
                 losses.append(loss.item())
@@ -320,7 +211,7 @@ class Trainer:
             self.epoch += 1
             elapsed = time.perf_counter() - epoch_start
             val = self.evaluate()
-            if t["schedule"] == "plateau":
+            if t.schedule == "plateau":
                 self.sched.step(val)
             improved = val < self.best
             if improved:
@@ -343,23 +234,14 @@ class Trainer:
                 self._save(best=improved)
             if on_epoch:
                 on_epoch(report)
-            if self.bad_epochs >= t["patience"] or time.perf_counter() - started > budget:
+            if self.bad_epochs >= t.patience or time.perf_counter() - started > budget:
                 break
         return reports
-
-    def _set_lr(self, progress: float) -> None:
-        """Cosine schedule: linear warm-up, then from lr down to min_lr as ``progress`` (0..1, the larger of the
-        step and time budgets used) runs out."""
-        t = self.cfg["training"]
-        lr = t["min_lr"] + (t["lr"] - t["min_lr"]) * 0.5 * (1 + np.cos(np.pi * min(progress, 1.0)))
-        lr *= min(1.0, (self.step + 1) / max(t["warmup_steps"], 1))
-        for group in self.opt.param_groups:
-            group["lr"] = lr
 
     def _init_weights(self, path: str) -> dict:
         """Copy the weights of ``path`` whose names and shapes match this model's; the rest keep their fresh
         values (a space-time model started from a single-frame one keeps its own temporal layers)."""
-        source, _, _ = load_checkpoint(path)
+        source = load_checkpoint(path).model
         theirs, ours = source.state_dict(), self.model.state_dict()
         copied = {k: v for k, v in theirs.items() if k in ours and ours[k].shape == v.shape}
         if len(copied) < len(theirs) / 2:
@@ -374,9 +256,9 @@ class Trainer:
             "step": self.step,
             "val_pa_mpjpe": self.best,
             "categories": self.train_bank.categories,
-            "window": self.cfg["data"]["window"],
+            "window": self.cfg.data.window,
             "rigs": {n: g.rig.num_joints for n, g in self.train_bank.groups.items()},
-            "data": self.cfg["data"]["paths"],
+            "data": self.cfg.data.paths,
         }
 
     def _save(self, best: bool) -> None:
@@ -399,7 +281,7 @@ class Trainer:
     def _restore(self) -> None:
         if not (self.run / "trainer.pt").exists():
             raise LfmError("nothing to resume: no trainer.pt (start without --resume)", self.run)
-        model, _, _ = load_checkpoint(self.run / "last.safetensors")
+        model = load_checkpoint(self.run / "last.safetensors").model
         self.model.load_state_dict(model.state_dict())
         state = torch.load(self.run / "trainer.pt", weights_only=False)
         self.opt.load_state_dict(state["optimizer"])
@@ -409,8 +291,7 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
 
     def _write_run_files(self) -> None:
-        with atomic_path(self.run / "config.yaml") as tmp:
-            tmp.write_text(yaml.safe_dump(self.cfg, sort_keys=False))
+        self.cfg.save(self.run / "config.yaml")
         summary = {
             "lfm": __version__,
             "torch": torch.__version__,
@@ -438,10 +319,3 @@ class Trainer:
 def _exists_like(batch: Batch) -> torch.Tensor:
     """The joint-exists mask shaped like the visibility (frames or windows)."""
     return batch.exists if batch.visible.dim() == 2 else batch.exists[:, None]
-
-
-def load_run_config(run: Path) -> dict:
-    path = Path(run) / "config.yaml"
-    if not path.exists():
-        raise LfmError("not a run folder (no config.yaml)", run)
-    return merge(DEFAULTS, yaml.safe_load(path.read_text()))

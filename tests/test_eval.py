@@ -5,10 +5,12 @@ import pytest
 import torch
 
 from lfmcli.checkpoint import load_checkpoint, save_checkpoint
-from lfmcli.data.format import DatasetWriter, Sequence, View
+from lfmcli.config import ModelConfig
+from lfmcli.data.format import DatasetWriter
 from lfmcli.geometry.cameras import Camera, intrinsics
-from lfmcli.models import ModelConfig, build_model
+from lfmcli.models import build_model
 from lfmcli.rigs import Rig
+from lfmcli.sequence import Sequence, View
 
 SQUARE = np.array([[-1.0, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]])
 
@@ -81,7 +83,7 @@ def test_eval_json_reproduces_hand_checked_values(cli, fixture):
     assert "sa-mpjpe" not in out["categories"]["chair"] and out["categories"]["chair"]["frames"] == 1
     assert out["overall"]["frames"] == 6
     # the model's figures, recomputed here independently
-    model, _, _ = load_checkpoint(ckpt)
+    model = load_checkpoint(ckpt).model
     uv = torch.tensor(cam.project(moving), dtype=torch.float32)
     chain = np.eye(4, dtype=bool) | np.eye(4, k=1, dtype=bool) | np.eye(4, k=-1, dtype=bool)  # the rig a-b-c-d
     adjacency = torch.tensor(chain).expand(5, 4, 4)

@@ -4,8 +4,9 @@ import pytest
 
 from lfmcli.data import format as fmt
 from lfmcli.data.build import random_views
-from lfmcli.data.format import DatasetError, DatasetFile, DatasetWriter, Sequence
+from lfmcli.data.format import DatasetError, DatasetFile, DatasetWriter
 from lfmcli.rigs import get_rig
+from lfmcli.sequence import Sequence
 
 
 def make_sequence(name, rig_name, frames, rng, category="thing", views=1, fps=30.0):

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from lfmcli.checkpoint import save_checkpoint
+from lfmcli.config import ModelConfig
 from lfmcli.errors import LfmError
 from lfmcli.io.readers import read_keypoints
-from lfmcli.models import ModelConfig, build_model
+from lfmcli.models import build_model
 from lfmcli.rigs import get_rig
 
 
@@ -149,7 +150,8 @@ def test_lift_refuses_unknown_formats_and_overwriting_its_input(cli, ckpt, tmp_p
 
 def test_render_gif_from_a_lift_and_png_from_a_dataset(cli, ckpt, tmp_path, rng):
     from lfmcli.data.build import random_views
-    from lfmcli.data.format import DatasetWriter, Sequence
+    from lfmcli.data.format import DatasetWriter
+    from lfmcli.sequence import Sequence
 
     pts = frames(rng, 6).tolist()
     (tmp_path / "k.json").write_text(json.dumps({"keypoints": pts, "rig": "h36m_17"}))
@@ -201,7 +203,6 @@ def test_min_confidence_hides_points(tmp_path, ckpt):
     pts = [[[100.0 + 10 * j, 200.0 + 5 * j, 0.9 if j else 0.1] for j in range(17)] for _ in range(3)]
     (tmp_path / "c.json").write_text(json.dumps({"keypoints": pts, "rig": "h36m_17"}))
     kp = read_keypoints(tmp_path / "c.json")
-    model, cfg, _ = load_checkpoint(ckpt[0])
-    lifted = lift_keypoints(kp, model, cfg.kind, min_confidence=0.5)
+    lifted = lift_keypoints(kp, load_checkpoint(ckpt[0]), min_confidence=0.5)
     assert not lifted.visible[:, 0, 0].any() and lifted.visible[:, 0, 1:].all()
     assert np.isnan(lifted.position[:, 0, 0]).all() and np.isfinite(lifted.position[:, 0, 1:]).all()

@@ -1,8 +1,10 @@
 import pytest
 import torch
 
+from lfmcli.config import MODEL_PRESETS, ModelConfig
+from lfmcli.errors import LfmError
 from lfmcli.geometry.procrustes import procrustes_loss
-from lfmcli.models import MODEL_PRESETS, ModelConfig, build_model
+from lfmcli.models import build_model
 from lfmcli.rigs import get_rig
 
 
@@ -96,7 +98,7 @@ def test_presets_build():
             if name in ("paper", "large"):
                 continue
             assert build_model(ModelConfig(kind=kind, **preset)) is not None
-    with pytest.raises(ValueError, match="unknown model setting"):
+    with pytest.raises(LfmError, match="unknown config key .model.dims."):
         ModelConfig.from_dict({"dims": 3})
 
 

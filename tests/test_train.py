@@ -5,8 +5,9 @@ import torch
 from safetensors.torch import load_file
 
 from lfmcli.checkpoint import load_checkpoint
+from lfmcli.config import RunConfig
 from lfmcli.errors import LfmError
-from lfmcli.train import Trainer, resolve_config
+from lfmcli.train import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -58,18 +59,19 @@ def test_cli_train_writes_a_complete_run(cli, zoo, tmp_path):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert rows[0]["epoch"] == 0 and "val_flat_pa_mpjpe" in rows[0]
     assert [r["epoch"] for r in rows[1:]] == [1, 2] and all(r["samples_per_second"] > 0 for r in rows[1:])
-    model, cfg, info = load_checkpoint(run / "last.safetensors")
-    assert cfg.kind == "lfm" and cfg.dim == 32 and info["epoch"] == 2 and len(info["categories"]) == 4
+    ckpt = load_checkpoint(run / "last.safetensors")
+    assert ckpt.kind == "lfm" and ckpt.config.dim == 32 and ckpt.info["epoch"] == 2
+    assert len(ckpt.info["categories"]) == 4
     r = cli(*args)
     assert r.exit_code == 1 and "--resume" in r.stderr
 
 
 def test_resume_reproduces_an_uninterrupted_run(zoo, tmp_path):
-    cfg = resolve_config("lfm", "tiny", None, FAST + ["training.epochs=2"], [zoo])
+    cfg = RunConfig.resolve("lfm", "tiny", None, FAST + ["training.epochs=2"], [zoo])
     Trainer(cfg, tmp_path / "straight").fit()
-    half = resolve_config("lfm", "tiny", None, FAST + ["training.epochs=1"], [zoo])
+    half = RunConfig.resolve("lfm", "tiny", None, FAST + ["training.epochs=1"], [zoo])
     Trainer(half, tmp_path / "halves").fit()
-    half["training"]["epochs"] = 2
+    half.training.epochs = 2
     Trainer(half, tmp_path / "halves", resume=True).fit()
     a, b = load_file(tmp_path / "straight" / "last.safetensors"), load_file(tmp_path / "halves" / "last.safetensors")
     assert a.keys() == b.keys()
@@ -78,7 +80,7 @@ def test_resume_reproduces_an_uninterrupted_run(zoo, tmp_path):
 
 
 def test_spacetime_trains_on_windows(zoo, tmp_path):
-    cfg = resolve_config("spacetime", "tiny", None, FAST + ["training.epochs=1"], [zoo])
+    cfg = RunConfig.resolve("spacetime", "tiny", None, FAST + ["training.epochs=1"], [zoo])
     trainer = Trainer(cfg, tmp_path / "st")
     batch = trainer._train_batch()
     assert batch.points2d.shape[:2] == (16, 8)
@@ -87,19 +89,21 @@ def test_spacetime_trains_on_windows(zoo, tmp_path):
 
 
 def test_training_categories_can_be_chosen_or_held_out(zoo, tmp_path):
-    every = set(Trainer(resolve_config("lfm", "tiny", None, FAST, [zoo]), tmp_path / "all").train_bank.categories)
+    every = set(Trainer(RunConfig.resolve("lfm", "tiny", None, FAST, [zoo]), tmp_path / "all").train_bank.categories)
     assert len(every) >= 3
     held_out = sorted(every)[0]
     sets = FAST + [f"data.exclude_categories=[{held_out}]"]
-    trainer = Trainer(resolve_config("lfm", "tiny", None, sets, [zoo]), tmp_path / "without")
+    trainer = Trainer(RunConfig.resolve("lfm", "tiny", None, sets, [zoo]), tmp_path / "without")
     assert set(trainer.train_bank.categories) == every - {held_out}
     assert held_out not in trainer.val_bank.categories
-    only = Trainer(resolve_config("lfm", "tiny", None, FAST + [f"data.categories=[{held_out}]"], [zoo]), tmp_path / "o")
+    only = Trainer(
+        RunConfig.resolve("lfm", "tiny", None, FAST + [f"data.categories=[{held_out}]"], [zoo]), tmp_path / "o"
+    )
     assert list(only.train_bank.categories) == [held_out]
 
 
 def test_training_lowers_the_error(zoo, tmp_path):
-    cfg = resolve_config(
+    cfg = RunConfig.resolve(
         "lfm",
         "tiny",
         None,
@@ -120,38 +124,38 @@ def test_training_lowers_the_error(zoo, tmp_path):
 
 def test_config_errors(zoo):
     with pytest.raises(LfmError, match="unknown config key 'training.lrr'"):
-        resolve_config("lfm", "tiny", None, ["training.lrr=1"], [zoo])
+        RunConfig.resolve("lfm", "tiny", None, ["training.lrr=1"], [zoo])
     with pytest.raises(LfmError, match="presets are"):
-        resolve_config("lfm", "huge", None, [], [zoo])
+        RunConfig.resolve("lfm", "huge", None, [], [zoo])
     with pytest.raises(LfmError, match="no training data"):
-        resolve_config("lfm", "tiny", None, [], [])
+        RunConfig.resolve("lfm", "tiny", None, [], [])
     with pytest.raises(LfmError, match="section.key=value"):
-        resolve_config("lfm", "tiny", None, ["lr"], [zoo])
-    assert resolve_config("lfm", "tiny", None, ["training.lr=3e-4"], [zoo])["training"]["lr"] == 3e-4
+        RunConfig.resolve("lfm", "tiny", None, ["lr"], [zoo])
+    assert RunConfig.resolve("lfm", "tiny", None, ["training.lr=3e-4"], [zoo]).training.lr == 3e-4
     with pytest.raises(LfmError, match="takes a number"):
-        resolve_config("lfm", "tiny", None, ["training.lr=fast"], [zoo])
+        RunConfig.resolve("lfm", "tiny", None, ["training.lr=fast"], [zoo])
 
 
 def test_cosine_schedule_warms_up_then_decays_to_min_lr(zoo, tmp_path):
     sets = FAST + ["training.epochs=3", "training.schedule=cosine", "training.warmup_steps=4", "training.min_lr=1e-5"]
-    trainer = Trainer(resolve_config("lfm", "tiny", None, sets, [zoo]), tmp_path / "cos")
+    trainer = Trainer(RunConfig.resolve("lfm", "tiny", None, sets, [zoo]), tmp_path / "cos")
     lrs = []
     trainer.on_step = lambda *_: lrs.append(trainer.opt.param_groups[0]["lr"])
     trainer.fit()
     assert len(lrs) == 12
     assert lrs[0] == pytest.approx(1e-3 / 4) and lrs[0] < lrs[1] < lrs[2] < lrs[3]  # warm-up
     assert all(a > b for a, b in zip(lrs[3:], lrs[4:], strict=False)) and lrs[-1] < 1e-4  # then cosine decay
-    bad = resolve_config("lfm", "tiny", None, FAST + ["training.schedule=steps"], [zoo])
+    bad = RunConfig.resolve("lfm", "tiny", None, FAST + ["training.schedule=steps"], [zoo])
     with pytest.raises(LfmError, match="plateau or cosine"):
         Trainer(bad, tmp_path / "bad")
 
 
 def test_spacetime_model_starts_from_a_single_frame_checkpoint(cli, zoo, tmp_path):
-    frame = Trainer(resolve_config("lfm", "tiny", None, FAST + ["training.epochs=1"], [zoo]), tmp_path / "frame")
+    frame = Trainer(RunConfig.resolve("lfm", "tiny", None, FAST + ["training.epochs=1"], [zoo]), tmp_path / "frame")
     frame.fit()
     ckpt = tmp_path / "frame" / "best.safetensors"
     sets = FAST + ["training.epochs=1", f"training.init={ckpt}"]
-    st = Trainer(resolve_config("spacetime", "tiny", None, sets, [zoo]), tmp_path / "st")
+    st = Trainer(RunConfig.resolve("spacetime", "tiny", None, sets, [zoo]), tmp_path / "st")
     theirs, ours = frame.model.state_dict(), st.model.state_dict()
     # the space layers and the decoder come over; the temporal layers and the (x, y, t) frequencies stay fresh,
     # though the x and y rows of those frequencies are the single-frame model's by construction
@@ -162,13 +166,15 @@ def test_spacetime_model_starts_from_a_single_frame_checkpoint(cli, zoo, tmp_pat
     assert json.loads((tmp_path / "st" / "run.json").read_text())["init"]["copied"] == st.init_report["copied"]
     # freeze_init trains only the fresh weights, and a resumed run freezes the same ones
     sets += ["training.freeze_init=true"]
-    frozen = Trainer(resolve_config("spacetime", "tiny", None, sets, [zoo]), tmp_path / "frozen")
+    frozen = Trainer(RunConfig.resolve("spacetime", "tiny", None, sets, [zoo]), tmp_path / "frozen")
     frozen.fit()
     after = frozen.model.state_dict()
     torch.testing.assert_close(after["space.0.mlp.0.weight"], theirs["space.0.mlp.0.weight"])
     assert not torch.equal(after["motion.0.out.weight"], torch.zeros_like(after["motion.0.out.weight"]))
     resumed = Trainer(
-        resolve_config("spacetime", "tiny", None, sets + ["training.epochs=2"], [zoo]), tmp_path / "frozen", resume=True
+        RunConfig.resolve("spacetime", "tiny", None, sets + ["training.epochs=2"], [zoo]),
+        tmp_path / "frozen",
+        resume=True,
     )
     trainable = {n for n, q in resumed.model.named_parameters() if q.requires_grad}
     assert trainable and trainable == {n for n, _ in resumed.model.named_parameters()} & set(
@@ -176,6 +182,6 @@ def test_spacetime_model_starts_from_a_single_frame_checkpoint(cli, zoo, tmp_pat
     )
     assert len(resumed.fit()) == 1
     # a checkpoint of another size hardly fits: one clear error
-    other = resolve_config("lfm", "small", None, FAST + [f"training.init={ckpt}"], [zoo])
+    other = RunConfig.resolve("lfm", "small", None, FAST + [f"training.init={ckpt}"], [zoo])
     with pytest.raises(LfmError, match="weights fit this model"):
         Trainer(other, tmp_path / "other")

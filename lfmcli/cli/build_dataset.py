@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import tempfile
-from collections import Counter
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from ..data.build import Planned, parse_ratios, write_dataset
-from ..data.format import DatasetFile
+from ..data.build import parse_ratios
 from ..errors import LfmError
-from ..rigs import get_rig
-from .common import err, progress
+from .common import err, progress, stage_reporter
 
 app = typer.Typer(
     help="Build an lfm dataset (HDF5) from 3D sources: 2D comes from real cameras where the source "
@@ -44,20 +39,33 @@ SPLIT = typer.Option(
 SKIP_BAD = typer.Option(False, "--skip-bad", help="Report and skip bad source files instead of stopping.")
 
 
-def _write(output: Path, planned: list[Planned], views: int, seed: int, split: str, attrs: dict, **options) -> dict:
-    ratios = parse_ratios(split)
+def _build(
+    source: str,
+    paths: list[Path],
+    output: Path,
+    options: dict,
+    views: int = 1,
+    seed: int = 0,
+    split: str = "0.8,0.1,0.1",
+    skip_bad: bool = False,
+) -> None:
+    """Build through the library and print what was written."""
+    from ..sources import build_dataset
+
     with progress() as bar:
-        task = bar.add_task("writing", total=len(planned))
-        summary = write_dataset(
+        summary = build_dataset(
+            source,
+            paths,
             output,
-            planned,
+            options,
             views=views,
             seed=seed,
-            ratios=ratios,
-            attrs=attrs,
-            advance=lambda seq: bar.update(task, advance=1, description=seq.name if seq else "skipped"),
-            **options,
+            ratios=parse_ratios(split),
+            skip_bad=skip_bad,
+            progress=stage_reporter(bar),
         )
+    if summary["refinement"]:
+        _print_refinement(summary["refinement"])
     for name, problem in summary["skipped"]:
         err.print(f"[yellow]skipped[/] {name}: {problem}")
     table = Table(
@@ -65,13 +73,10 @@ def _write(output: Path, planned: list[Planned], views: int, seed: int, split: s
     )
     for col in ("category", "sequences", "frames"):
         table.add_column(col, justify="left" if col == "category" else "right")
-    with DatasetFile(output) as f:
-        per_category = Counter(f.sequences["category"])
     for k, v in summary["categories"].items():
-        table.add_row(k, str(per_category[k]), str(v))
+        table.add_row(k, str(summary["category_sequences"].get(k, 0)), str(v))
     err.print(table)
     err.print("splits: " + ", ".join(f"{k} {v}" for k, v in summary["splits"].items()) + " frames")
-    return summary
 
 
 @app.command()
@@ -91,10 +96,7 @@ def npz(
 
     Example: [cyan]lfm build-dataset npz ../shared/data -o real.h5 --views 2[/]
     """
-    from ..sources import npz as source
-
-    planned = source.plan(paths, rig=get_rig(rig) if rig else None, skip_bad=skip_bad)
-    _write(output, planned, views, seed, split, {"builder": "npz"}, skip_bad=skip_bad)
+    _build("npz", paths, output, {"rig": rig}, views, seed, split, skip_bad)
 
 
 @app.command()
@@ -116,10 +118,8 @@ def bvh(
 
     Example: [cyan]lfm build-dataset bvh ../shared/data/bvh_cmu -o cmu.h5 --fps 30[/]
     """
-    from ..sources import bvh as source
-
-    planned = source.plan(paths, scale=scale, fps=fps, end_sites=end_sites, category=category)
-    _write(output, planned, views, seed, split, {"builder": "bvh"}, skip_bad=skip_bad)
+    options = {"scale": scale, "fps": fps, "end_sites": end_sites, "category": category}
+    _build("bvh", paths, output, options, views, seed, split, skip_bad)
 
 
 @app.command()
@@ -142,16 +142,13 @@ def h36m(
 
     Example: [cyan]lfm build-dataset h36m data_3d_h36m.npz --2d data_2d_h36m_cpn_ft_h36m_dbb.npz -o h36m.h5[/]
     """
-    from ..sources import h36m as source
-
-    subjects = (
-        tuple(x.strip() for x in train.split(",") if x.strip()),
-        tuple(x.strip() for x in test.split(",") if x.strip()),
-    )
-    planned = source.plan(
-        positions_3d, positions_2d, joints=joints, train_subjects=subjects[0], test_subjects=subjects[1]
-    )
-    _write(output, planned, views, seed, "0.8,0.1,0.1", {"builder": "h36m"})
+    options = {
+        "positions_2d": positions_2d,
+        "joints": joints,
+        "train_subjects": tuple(x.strip() for x in train.split(",") if x.strip()),
+        "test_subjects": tuple(x.strip() for x in test.split(",") if x.strip()),
+    }
+    _build("h36m", [positions_3d], output, options, views, seed)
 
 
 @app.command()
@@ -166,9 +163,7 @@ def h3wb(
 
     Example: [cyan]lfm build-dataset h3wb 2Dto3D_train.json -o h3wb.h5[/]
     """
-    from ..sources import h36m as source
-
-    _write(output, source.plan_h3wb(paths), 1, 0, split, {"builder": "h3wb"}, skip_bad=skip_bad)
+    _build("h3wb", paths, output, {}, split=split, skip_bad=skip_bad)
 
 
 @app.command()
@@ -185,10 +180,7 @@ def pascal3d(
 
     Example: [cyan]lfm build-dataset pascal3d pascal3d_train.json pascal3d_val.json -o pascal3d.h5[/]
     """
-    from ..sources import pascal3d as source
-
-    planned = source.plan(paths, rig=get_rig(rig) if rig else None)
-    _write(output, planned, 1, 0, split, {"builder": "pascal3d"}, skip_bad=skip_bad)
+    _build("pascal3d", paths, output, {"rig": rig}, split=split, skip_bad=skip_bad)
 
 
 FPS = typer.Option(30.0, "--fps", help="Frame rate of the animations.")
@@ -198,68 +190,6 @@ DEVICE = typer.Option("auto", "--device", help="Where refinement runs: auto, cpu
 PROJECTION = typer.Option("perspective", "--projection", help="perspective, or weak (one depth per frame).")
 IMAGE_SIZE = typer.Option(1080, "--image-size", help="Square image side in pixels.")
 FOCAL = typer.Option(1050.0, "--focal", help="Focal length in pixels (1050 on 1080 px is a 35 mm lens on 36 mm).")
-
-
-def _meshes_to_dataset(
-    anime_paths,
-    marker_paths,
-    output: Path,
-    *,
-    views,
-    seed,
-    split,
-    fps,
-    smooth,
-    ik_steps,
-    device,
-    projection,
-    image_size,
-    focal,
-    skip_bad,
-    attrs,
-) -> dict:
-    """The AnimalSyn3D path shared by `animalsyn3d` and `synthetic`: markers, bone refinement, cameras, file."""
-    from ..devices import resolve_device
-    from ..sources import animalsyn3d
-
-    if projection not in ("perspective", "weak"):
-        raise LfmError(f"--projection {projection!r}: use perspective or weak")
-    markers = animalsyn3d.find_markers(marker_paths)
-    dev = resolve_device(device)
-    with progress() as bar:
-        read = bar.add_task("reading meshes", total=None)
-        fit = bar.add_task(f"refining bones on {dev}", total=None)
-        planned, report, skipped = animalsyn3d.plan(
-            anime_paths,
-            markers,
-            fps=fps,
-            smooth=smooth,
-            steps=ik_steps,
-            device=dev,
-            skip_bad=skip_bad,
-            on_read=lambda name: bar.update(read, advance=1, description=name),
-            on_step=lambda: bar.update(fit, advance=1),
-        )
-    _print_refinement(report)
-    camera = {
-        "elevation_deg": (0.0, 0.0),
-        "image_size": (image_size, image_size),
-        "focal": focal,
-        "projection": projection,
-    }
-    summary = _write(
-        output,
-        planned,
-        views,
-        seed,
-        split,
-        {**attrs, "refinement": json.dumps(report)},
-        camera=camera,
-        skip_bad=skip_bad,
-    )
-    for name, problem in skipped:
-        err.print(f"[yellow]skipped[/] {name}: {problem}")
-    return summary
 
 
 def _print_refinement(report: list[dict]) -> None:
@@ -310,23 +240,9 @@ def animalsyn3d(
 
     Example: [cyan]lfm build-dataset animalsyn3d DeformingThings4D/animals --markers AnimalSyn3D/ -o as3d.h5[/]
     """
-    _meshes_to_dataset(
-        paths,
-        markers,
-        output,
-        views=views,
-        seed=seed,
-        split=split,
-        fps=fps,
-        smooth=smooth,
-        ik_steps=ik_steps,
-        device=device,
-        projection=projection,
-        image_size=image_size,
-        focal=focal,
-        skip_bad=skip_bad,
-        attrs={"builder": "animalsyn3d"},
-    )
+    options = dict(markers=markers, fps=fps, smooth=smooth, ik_steps=ik_steps, device=device)
+    options.update(projection=projection, image_size=image_size, focal=focal)
+    _build("animalsyn3d", paths, output, options, views, seed, split, skip_bad)
 
 
 @app.command("animalsyn3d-json")
@@ -340,9 +256,7 @@ def animalsyn3d_json(
 
     Example: [cyan]lfm build-dataset animalsyn3d-json AnimalSyn3D/ -o as3d_release.h5[/]
     """
-    from ..sources import animalsyn3d as source
-
-    _write(output, source.plan_release(paths), 1, 0, split, {"builder": "animalsyn3d-json"}, skip_bad=skip_bad)
+    _build("animalsyn3d-json", paths, output, {}, split=split, skip_bad=skip_bad)
 
 
 @app.command()
@@ -369,34 +283,7 @@ def synthetic(
 
     Example: [cyan]lfm build-dataset synthetic -o zoo.h5 --creatures 24 --views 2 --seed 1[/]
     """
-    from ..sources import synthetic as source
-
-    kind_list = [k.strip() for k in kinds.split(",") if k.strip()]
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = keep_meshes or Path(tmp)
-        source.write_zoo(
-            folder,
-            creatures=creatures,
-            motions_per_creature=motions,
-            frames=frames,
-            fps=fps,
-            seed=seed,
-            kinds=kind_list,
-        )
-        _meshes_to_dataset(
-            [folder],
-            [folder / "markers"],
-            output,
-            views=views,
-            seed=seed,
-            split=split,
-            fps=fps,
-            smooth=smooth,
-            ik_steps=ik_steps,
-            device=device,
-            projection=projection,
-            image_size=1080,
-            focal=1050.0,
-            skip_bad=False,
-            attrs={"builder": "synthetic"},
-        )
+    options = dict(creatures=creatures, motions=motions, frames=frames, keep_meshes=keep_meshes)
+    options.update(kinds=[k.strip() for k in kinds.split(",") if k.strip()])
+    options.update(fps=fps, smooth=smooth, ik_steps=ik_steps, device=device, projection=projection)
+    _build("synthetic", [], output, options, views, seed, split)

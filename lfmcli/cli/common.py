@@ -33,6 +33,18 @@ def progress() -> Progress:
     )
 
 
+def stage_reporter(bar: Progress):
+    """A library progress callback, ``(stage, item, total)``, that keeps one bar per stage."""
+    tasks: dict[str, int] = {}
+
+    def report(stage: str, item: str = "", total: int | None = None) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], advance=1, description=item or stage)
+
+    return report
+
+
 class LfmGroup(TyperGroup):
     """Turns a user mistake (LfmError) into one line on stderr and exit code 1; LFM_DEBUG=1 keeps the traceback."""
 

@@ -34,15 +34,11 @@ def eval_(
 
     Example: [cyan]lfm eval runs/small/best.safetensors real.h5 --metric pa-mpjpe --metric sa-mpjpe --baseline flat[/]
     """
-    from ..devices import resolve_device
     from ..errors import LfmError
-    from ..eval import check_split, evaluate
+    from ..eval import evaluate
 
     if baseline not in (None, "flat"):
         raise LfmError(f"--baseline {baseline!r}: the only baseline is flat")
-    if not 0 <= occlude < 1:
-        raise LfmError("--occlude must be a ratio in [0, 1)")
-    check_split(data, split)
     split_list = lambda text: [c.strip() for c in text.split(",") if c.strip()]  # noqa: E731
     with progress() as bar:
         task = bar.add_task("evaluating", total=None)
@@ -58,7 +54,7 @@ def eval_(
             per_sequence=per_sequence,
             window=window,
             seed=seed,
-            device=resolve_device(device),
+            device=device,
             advance=lambda n: bar.update(task, advance=n),
         )
     if as_json:

@@ -20,22 +20,9 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="Print one JS
 
     Example: [cyan]lfm models list[/]
     """
-    from pathlib import Path
+    from ..checkpoint import packaged_models
 
-    from ..checkpoint import load_checkpoint
-    from ..weights import __file__ as weights_init
-
-    found = {}
-    for path in sorted(Path(weights_init).parent.glob("*.safetensors")):
-        model, cfg, info = load_checkpoint(path)
-        found[path.stem] = {
-            "kind": cfg.kind,
-            "dim": cfg.dim,
-            "layers": cfg.layers,
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "megabytes": round(path.stat().st_size / 2**20, 2),
-            **info,
-        }
+    found = packaged_models()
     if as_json:
         print_json(found)
         return

@@ -25,6 +25,7 @@ def train(
     init: Path = typer.Option(
         None, "--init", help="Start from this checkpoint's matching weights, e.g. a single-frame model (training.init)."
     ),
+    seed: int = typer.Option(None, "--seed", help="Seed of weights, batches and augmentation (training.seed)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --output from its last epoch."),
 ) -> None:
     """Train 3D-LFM or the space-time model with a Procrustes-aligned loss; the best and last checkpoints, the
@@ -39,28 +40,17 @@ def train(
 
     Example: [cyan]lfm train --data zoo.h5 --model spacetime --init runs/small/best.safetensors -o runs/st[/]
     """
-    from ..train import Trainer, load_run_config, merge, parse_set, resolve_config
+    from ..config import RunConfig
+    from ..train import Trainer
 
-    flags = {
-        "training": {
-            k: v
-            for k, v in (
-                ("epochs", epochs),
-                ("max_minutes", max_minutes),
-                ("device", device),
-                ("init", init and str(init)),
-            )
-            if v is not None
-        }
-    }
+    flags = {"epochs": epochs, "max_minutes": max_minutes, "device": device, "init": init and str(init), "seed": seed}
+    flags = {k: v for k, v in flags.items() if v is not None}
     if resume:
-        cfg = merge(merge(load_run_config(output), parse_set(overrides)), flags)
         if data:
             raise LfmError("--resume continues with the run's own data; leave out --data")
+        cfg = RunConfig.resume(output, overrides, flags)
     else:
-        if (output / "trainer.pt").exists():
-            raise LfmError("already holds a run: continue it with --resume, or choose a new --output", output)
-        cfg = merge(resolve_config(model, preset, config, overrides, data or []), flags)
+        cfg = RunConfig.resolve(model, preset, config, overrides, data or [], flags)
     with progress() as bar:
         task = bar.add_task("preparing", total=None)
         trainer = Trainer(
@@ -72,7 +62,7 @@ def train(
             ),
         )
         err.print(
-            f"training {cfg['model']['kind']} (dim {cfg['model']['dim']}, {cfg['model']['layers']} layers) on "
+            f"training {cfg.model.kind} (dim {cfg.model.dim}, {cfg.model.layers} layers) on "
             f"{trainer.device}: {trainer.train_bank.num_samples} train / {trainer.val_bank.num_samples} val frames, "
             f"categories {', '.join(trainer.train_bank.categories)}"
         )

@@ -1,21 +1,27 @@
-"""Shared steps of every dataset builder: deterministic splits, random cameras for sequences without real views,
-and streaming the sequences into one dataset file."""
+"""Shared steps of every dataset builder: the source registry, deterministic splits, random cameras for sequences
+without real views, and streaming the sequences into one dataset file.
+
+A source (`lfmcli/sources/`) registers itself with `@source(name, summary, Options)`: its options are a dataclass
+that checks itself when made, and its function turns input paths and options into a `Plan`.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from collections.abc import Sequence as Seq
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import LfmError
 from ..geometry.cameras import random_orbit_camera
-from .format import SPLITS, DatasetFile, DatasetWriter, Sequence, View
+from ..sequence import SPLITS, Sequence, View
+from .format import DatasetFile, DatasetWriter
 
 
 @dataclass
@@ -27,6 +33,41 @@ class Planned:
     category: str
     load: Callable[[], Sequence]
     split: str | None = None
+
+
+Progress = Callable[[str, str, "int | None"], None]  # (stage, item just done, items in the stage if known)
+
+
+@dataclass
+class Plan:
+    """What a source makes of its inputs: the sequences to write, with what the writer needs to know about them."""
+
+    sequences: list[Planned]
+    camera: dict | None = None  # options of `random_views` for sequences without real views
+    attrs: dict = field(default_factory=dict)  # extra attributes of the dataset file
+    refinement: list[dict] = field(default_factory=list)  # bone refinement, a row per sequence (mesh sources)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # inputs left out while planning, with the problem
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    summary: str
+    options: type  # a dataclass; making one checks the values
+    plan: Callable[[list[Path], Any, Progress | None], Plan]
+
+
+SOURCES: dict[str, Source] = {}  # filled as lfmcli.sources imports its modules
+
+
+def source(name: str, summary: str, options: type):
+    """Register the decorated ``plan(paths, options, progress) -> Plan`` as the source ``name``."""
+
+    def register(plan):
+        SOURCES[name] = Source(name, summary, options, plan)
+        return plan
+
+    return register
 
 
 def split_from_name(path: Path) -> str | None:
@@ -134,4 +175,4 @@ def write_dataset(
         if len(skipped) == len(planned):
             raise LfmError(f"every sequence was bad; the first: {skipped[0][1]}")
     with DatasetFile(out) as f:
-        return {**f.info(), "skipped": skipped}
+        return {**f.info(), "skipped": skipped, "category_sequences": dict(Counter(f.sequences["category"]))}

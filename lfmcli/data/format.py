@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -25,50 +24,16 @@ import yaml
 
 from .. import __version__
 from ..errors import LfmError
+from ..files import atomic_path
 from ..geometry.cameras import Camera
 from ..rigs import Rig
-from .atomic import atomic_path
+from ..sequence import PROJECTIONS, SPLITS, VIEW_KINDS, Sequence, View
 
 FORMAT = "lfm-dataset"
 VERSION = 1
-SPLITS = ("train", "val", "test")
-VIEW_KINDS = ("real", "synthetic")
-PROJECTIONS = ("perspective", "weak")  # weak: every point of a frame divided by that frame's mean depth
 CHUNK_FRAMES = 256  # rows per HDF5 chunk; uncompressed chunks are read partially, so size only sets index length
 FLUSH_FRAMES = 1 << 15  # rows buffered per array before they are appended to the file
 SEQUENCE_TEXT = ("name", "category", "rig", "split", "units", "up_axis", "source", "license")
-
-
-@dataclass
-class View:
-    """One camera's 2D observation of a sequence."""
-
-    camera: Camera
-    points2d: np.ndarray  # (T, J, 2) float32 pixels
-    visible: np.ndarray  # (T, J) bool; a visible point has finite 2D and 3D coordinates
-    kind: str = "synthetic"  # "real" 2D labels or "synthetic" projections of the 3D points
-    projection: str = "perspective"  # how synthetic 2D was made from the camera: one of PROJECTIONS
-
-
-@dataclass
-class Sequence:
-    """3D points of one object over time (or one static sample, T = 1) with its camera views."""
-
-    name: str
-    category: str
-    rig: Rig
-    points3d: np.ndarray  # (T, J, 3) float32, world frame, NaN = joint absent
-    fps: float = 0.0  # 0: frames are independent samples, not a time series
-    split: str = "train"
-    units: str = "m"
-    up_axis: str = "y"
-    source: str = ""
-    license: str = ""
-    views: list[View] = field(default_factory=list)
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.points3d.shape[0])
 
 
 class DatasetError(LfmError):
@@ -186,7 +151,10 @@ class DatasetWriter:
         self._names.add(seq.name)
         known = self._rigs.setdefault(seq.rig.name, seq.rig)
         if known != seq.rig:
-            raise DatasetError(f"two different rigs are both named {seq.rig.name!r}")
+            raise DatasetError(
+                f"sequence {seq.name!r}: its rig differs from an earlier rig also named {seq.rig.name!r} "
+                "(other joints, edges or tree); give one of them another name"
+            )
         J = seq.rig.num_joints
         start = self._array(seq.rig, "points3d", (J, 3), "f4").append(seq.points3d.astype(np.float32))
         index = len(self._sequences["name"])

@@ -7,43 +7,67 @@ separately.
 from __future__ import annotations
 
 import csv
-import json
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import LfmError
+from ..files import read_json
+from ..keypoints import Keypoints2D
 from ..rigs import Rig, RigError, get_rig, match_rig
 
 
-@dataclass
-class Keypoints2D:
-    points: np.ndarray  # (T, I, J, 2) float32 pixels, NaN = missing
-    confidence: np.ndarray  # (T, I, J) float32, 1 where the format has none, NaN where missing
-    joints: list[str]
-    rig: Rig | None  # None: no graph is known
-    individuals: list[str]
-    fps: float | None = None
-    image_size: tuple[int, int] | None = None
-    format: str = ""
+class Probe:
+    """What format detection looks at, read at most once: the parsed JSON, or the top-level HDF5 names."""
 
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return self.points.shape[:3]
+    def __init__(self, path: Path):
+        self.path = path
+
+    @functools.cached_property
+    def json(self):
+        return read_json(self.path)
+
+    @functools.cached_property
+    def h5_names(self) -> set[str]:
+        import h5py
+
+        try:
+            with h5py.File(self.path, "r") as f:
+                return set(f)
+        except OSError:
+            raise LfmError("not an HDF5 file (or it is damaged)", self.path) from None
 
 
-def _read_json(path: Path):
-    try:
-        text = path.read_text()
-    except (FileNotFoundError, IsADirectoryError):
-        raise LfmError("no such file", path) from None
-    if not text.strip():
-        raise LfmError("is empty", path)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise LfmError(f"malformed JSON ({e})", path) from None
+@dataclass(frozen=True)
+class Reader:
+    """One 2D input format: its name (for --format), what it reads, the file suffixes it takes ("/" for a folder)
+    and the test that tells its files from the other formats' files of the same suffix."""
+
+    name: str
+    description: str
+    suffixes: tuple[str, ...]
+    detect: Callable[[Probe], bool]
+    read: Callable[[Path], Keypoints2D]
+
+
+READERS: dict[str, Reader] = {}  # name -> reader; detection tries them in this order
+
+
+def reader(name: str, description: str, suffixes: tuple[str, ...], detect: Callable[[Probe], bool]):
+    """Register the decorated function as the reader of format ``name``."""
+
+    def register(read: Callable[[Path], Keypoints2D]) -> Callable[[Path], Keypoints2D]:
+        READERS[name] = Reader(name, description, suffixes, detect, read)
+        return read
+
+    return register
+
+
+def _json_with(key: str) -> Callable[[Probe], bool]:
+    return lambda probe: isinstance(probe.json, dict) and key in probe.json
 
 
 def _finite(points: np.ndarray, path: Path) -> None:
@@ -100,10 +124,11 @@ def _detections(points: np.ndarray, conf: np.ndarray, rig, fmt: str, image_size=
 # ----- lfm JSON
 
 
+@reader("lfm-json", "lfm keypoints JSON", (".json",), _json_with("keypoints"))
 def read_lfm_json(path: Path) -> Keypoints2D:
     """{"keypoints": [[[x, y] | [x, y, c] | null, ...per joint], ...per frame], "rig": ..., "fps": ...,
     "image_size": [w, h]}; only "keypoints" is required."""
-    doc = _read_json(path)
+    doc = read_json(path)
     if not isinstance(doc, dict) or "keypoints" not in doc:
         raise LfmError('expected an object with "keypoints": [[[x, y] or [x, y, confidence] or null, ...], ...]', path)
     frames = doc["keypoints"]
@@ -149,11 +174,17 @@ def read_lfm_json(path: Path) -> Keypoints2D:
 # ----- COCO
 
 
+@reader(
+    "coco",
+    "COCO annotations or detector results JSON",
+    (".json",),
+    lambda probe: _json_with("annotations")(probe) or isinstance(probe.json, list),
+)
 def read_coco(path: Path) -> Keypoints2D:
     """A COCO keypoint annotation file (images, annotations, categories) or a detector result list
     ([{image_id, keypoints, score}, ...]). Frames are images in id order; individuals are the detections of an
     image in order. Visibility 0 (or confidence 0) means missing."""
-    doc = _read_json(path)
+    doc = read_json(path)
     results = not isinstance(doc, dict)
     anns = doc if results else doc.get("annotations")
     if not isinstance(anns, list) or not anns or not all(isinstance(a, dict) and "keypoints" in a for a in anns):
@@ -190,6 +221,7 @@ def read_coco(path: Path) -> Keypoints2D:
 # ----- OpenPose
 
 
+@reader("openpose", "OpenPose per-frame JSON folder (or one file)", ("/", ".json"), _json_with("people"))
 def read_openpose(path: Path) -> Keypoints2D:
     """A folder of OpenPose per-frame JSON files (``*_keypoints.json``, sorted by name), or one such file."""
     files = sorted(path.glob("*.json")) if path.is_dir() else [path]
@@ -197,7 +229,7 @@ def read_openpose(path: Path) -> Keypoints2D:
         raise LfmError("no OpenPose .json files in this folder", path)
     frames = []
     for f in files:
-        doc = _read_json(f)
+        doc = read_json(f)
         if not isinstance(doc, dict) or "people" not in doc:
             raise LfmError("not an OpenPose file (no 'people')", f)
         frames.append([np.asarray(p.get("pose_keypoints_2d", []), np.float64).reshape(-1, 3) for p in doc["people"]])
@@ -215,6 +247,12 @@ def read_openpose(path: Path) -> Keypoints2D:
 # ----- DeepLabCut
 
 
+@reader(
+    "dlc",
+    "DeepLabCut predictions .csv or .h5",
+    (".csv", ".h5", ".hdf5"),
+    lambda probe: probe.path.suffix.lower() == ".csv" or "tracks" not in probe.h5_names,
+)
 def read_dlc(path: Path) -> Keypoints2D:
     """DeepLabCut predictions: the .csv (header rows scorer, [individuals], bodyparts, coords) or the .h5 (pandas;
     needs the optional pandas and tables packages)."""
@@ -277,6 +315,7 @@ def read_dlc(path: Path) -> Keypoints2D:
 # ----- SLEAP
 
 
+@reader("sleap", "SLEAP analysis .h5", (".h5", ".hdf5", ".slp"), lambda probe: "tracks" in probe.h5_names)
 def read_sleap(path: Path) -> Keypoints2D:
     """A SLEAP analysis .h5: tracks (tracks, 2, nodes, frames), node_names, optional track_names, point_scores and
     edge_inds."""
@@ -326,50 +365,27 @@ def read_sleap(path: Path) -> Keypoints2D:
     )
 
 
-READERS = {
-    "lfm-json": read_lfm_json,
-    "coco": read_coco,
-    "openpose": read_openpose,
-    "dlc": read_dlc,
-    "sleap": read_sleap,
-}
-
-
 def detect_format(path: Path) -> str:
-    if path.is_dir():
-        return "openpose"
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return "dlc"
-    if suffix in (".h5", ".hdf5", ".slp"):
-        import h5py
-
-        try:
-            with h5py.File(path, "r") as f:
-                return "sleap" if "tracks" in f else "dlc"
-        except OSError:
-            raise LfmError("not an HDF5 file (or it is damaged)", path) from None
-    if suffix == ".json":
-        doc = _read_json(path)
-        if isinstance(doc, dict) and "keypoints" in doc:
-            return "lfm-json"
-        if isinstance(doc, dict) and "people" in doc:
-            return "openpose"
-        if (isinstance(doc, dict) and "annotations" in doc) or isinstance(doc, list):
-            return "coco"
+    """The name of the first reader that takes this file's suffix and recognises its content."""
     if not path.exists():
-        raise LfmError("no such file", path)
+        raise LfmError("no such file or folder", path)
+    probe = Probe(path)
+    suffix = "/" if path.is_dir() else path.suffix.lower()
+    for r in READERS.values():
+        if suffix in r.suffixes and (suffix == "/" or r.detect(probe)):
+            return r.name
     raise LfmError(f"unknown input format; give --format ({', '.join(READERS)})", path)
 
 
 def read_keypoints(path: str | Path, fmt: str | None = None) -> Keypoints2D:
+    """The 2D keypoints of a file in format ``fmt`` (a key of READERS; detected when None)."""
     path = Path(path)
     if not path.exists():
         raise LfmError("no such file or folder", path)
     fmt = fmt or detect_format(path)
     if fmt not in READERS:
         raise LfmError(f"--format {fmt!r}: choose from {', '.join(READERS)}")
-    kp = READERS[fmt](path)
+    kp = READERS[fmt].read(path)
     if kp.points.shape[0] == 0:
         raise LfmError("holds no frames", path)
     return kp

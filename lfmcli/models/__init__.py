@@ -1,5 +1,5 @@
-"""Lifting models: 3D-LFM (single frame) and the space-time model."""
+"""Lifting models: 3D-LFM (single frame) and the space-time model, and the flat (z = 0) baseline."""
 
-from .lfm import LFM, MODEL_PRESETS, ModelConfig, SpaceTimeLFM, build_model
+from .lfm import LFM, MODELS, SpaceTimeLFM, build_model, flat_lift
 
-__all__ = ["LFM", "MODEL_PRESETS", "ModelConfig", "SpaceTimeLFM", "build_model"]
+__all__ = ["LFM", "MODELS", "SpaceTimeLFM", "build_model", "flat_lift"]

@@ -7,57 +7,12 @@ permuting the joints (and the adjacency with them) permutes the output.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-
 import torch
 from torch import nn
 
+from ..config import ModelConfig
 from .encoding import FourierFeatures, MLPEmbedding
 from .layers import HybridLayer, TemporalLayer
-
-
-@dataclass
-class ModelConfig:
-    kind: str = "lfm"  # lfm (single frame) or spacetime
-    dim: int = 64
-    heads: int = 4
-    layers: int = 4  # hybrid (space) layers
-    mlp_ratio: int = 2
-    encoding: str = "fourier"  # fourier (frozen random features) or mlp (learned, the ablation)
-    sigma: float = 10.0  # scale of the random Fourier frequencies (inputs lie in [-1, 1])
-    # spacetime: their scale along t (t runs from -1 to 1 over the window); small, so that a space-time model
-    # initialised from a single-frame one (training.init) starts close to it
-    time_sigma: float = 0.1
-    attention: str = "hybrid"  # hybrid, local (graph only) or global (self-attention only)
-    motion_layers: int = 0  # spacetime: temporal layers before the space layers
-    window: int = 8  # spacetime: frames attend to frames within +-window (alpha)
-    seed: int = 0  # of the frozen Fourier features
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown model setting(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-MODEL_PRESETS: dict[str, dict[str, dict]] = {
-    "lfm": {
-        "tiny": {"dim": 32, "heads": 4, "layers": 2},
-        "small": {"dim": 64, "heads": 4, "layers": 4},  # the paper's presets: D / heads, four layers
-        "base": {"dim": 256, "heads": 4, "layers": 4},
-        "large": {"dim": 512, "heads": 8, "layers": 4},
-    },
-    "spacetime": {
-        "tiny": {"dim": 32, "heads": 4, "layers": 2, "motion_layers": 1},
-        "small": {"dim": 64, "heads": 4, "layers": 4, "motion_layers": 2},
-        "paper": {"dim": 256, "heads": 8, "layers": 12, "motion_layers": 4},  # P = 4, O = 12, D = 256
-    },
-}
 
 
 def normalize_2d(points: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
@@ -70,6 +25,14 @@ def normalize_2d(points: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
     centred = (pts - mean) * vis
     scale = centred.abs().amax(dim=(1, 2), keepdim=True).clamp(min=1e-6)
     return (centred / scale).reshape(points.shape)
+
+
+def flat_lift(points2d: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    """The z = 0 baseline every model must beat: the normalised 2D of each frame with zero depth."""
+    B = points2d.shape[0]
+    frames = points2d.reshape(-1, *points2d.shape[-2:])
+    xy = normalize_2d(frames, visible.reshape(frames.shape[:-1]))
+    return torch.cat([xy, torch.zeros_like(xy[..., :1])], -1).reshape(B, *points2d.shape[1:-1], 3)
 
 
 def _masks(visible: torch.Tensor, exists: torch.Tensor, adjacency: torch.Tensor):
@@ -108,8 +71,21 @@ class _Base(nn.Module):
 class LFM(_Base):
     """Single-frame lifting: points2d (B, J, 2), visible (B, J), exists (B, J), adjacency (B, J, J) -> (B, J, 3)."""
 
+    temporal = False
+
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg, in_dim=2)
+
+    def lift_clips(self, points2d, visible, exists, adjacency):
+        """Clips of frames, (B, T, J, 2) with visible (B, T, J) -> (B, T, J, 3), each frame lifted on its own."""
+        B, T, J, _ = points2d.shape
+        pred = self(
+            points2d.reshape(B * T, J, 2),
+            visible.reshape(B * T, J),
+            exists.repeat_interleave(T, 0),
+            adjacency.repeat_interleave(T, 0),
+        )
+        return pred.reshape(B, T, J, 3)
 
     def forward(self, points2d, visible, exists, adjacency):
         visible = visible & exists
@@ -126,9 +102,15 @@ class SpaceTimeLFM(_Base):
     the path across the image); temporal self-attention per joint within +-window frames; then the hybrid space
     layers per frame; then the decoder."""
 
+    temporal = True
+
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg, in_dim=3)
         self.motion = nn.ModuleList(TemporalLayer(cfg.dim, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.motion_layers))
+
+    def lift_clips(self, points2d, visible, exists, adjacency):
+        """Clips of frames, (B, T, J, 2) with visible (B, T, J) -> (B, T, J, 3), each clip lifted as a whole."""
+        return self(points2d, visible, exists, adjacency)
 
     def forward(self, points2d, visible, exists, adjacency):
         B, T, J, _ = points2d.shape
@@ -155,9 +137,10 @@ class SpaceTimeLFM(_Base):
         return self.decode(x).reshape(B, T, J, 3)
 
 
-def build_model(cfg: ModelConfig) -> nn.Module:
-    if cfg.kind == "lfm":
-        return LFM(cfg)
-    if cfg.kind == "spacetime":
-        return SpaceTimeLFM(cfg)
-    raise ValueError(f"model kind must be lfm or spacetime, not {cfg.kind!r}")
+MODELS = {"lfm": LFM, "spacetime": SpaceTimeLFM}  # kind -> class; MODEL_PRESETS has the same keys
+
+
+def build_model(cfg: ModelConfig) -> LFM | SpaceTimeLFM:
+    if cfg.kind not in MODELS:
+        raise ValueError(f"model kind must be {' or '.join(MODELS)}, not {cfg.kind!r}")
+    return MODELS[cfg.kind](cfg)

@@ -21,24 +21,25 @@ Animations are found as ``<character>_<action>/<character>_<action>.anime``.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from ..data.atomic import atomic_path
-from ..data.build import Planned
-from ..data.format import Sequence, View
+from ..data.build import Plan, Planned, Progress, source
 from ..errors import LfmError
+from ..files import atomic_path, find_files, read_json
 from ..geometry.cameras import Camera
 from ..geometry.kinematics import bone_offsets, refine_bone_lengths
 from ..rigs import Rig, RigError, get_rig, shipped_rigs
+from ..sequence import PROJECTIONS, Sequence, View
 from .anime import read_anime
-from .common import find_files, read_json
 
 
 @dataclass
@@ -119,13 +120,6 @@ def load_markers(path: str | Path) -> MarkerSet:
     )
 
 
-def _read_json(path: Path) -> dict:
-    doc = read_json(path)
-    if not isinstance(doc, dict):
-        raise LfmError("expected a JSON object", path)
-    return doc
-
-
 def _rig_from_connections(model: str, connections, num_joints: int, path: Path) -> Rig:
     """The shipped AnimalSyn3D rig of ``model`` when its edges are these connections, else one built from them."""
     try:
@@ -158,7 +152,7 @@ def _animal(model: str) -> str:
 def markers_from_json(path: str | Path) -> MarkerSet:
     """Marker groups (``joint_group_idxs``) and skeleton (``connections``) from an AnimalSyn3D animation JSON."""
     path = Path(path)
-    doc = _read_json(path)
+    doc = read_json(path, dict)
     for key in ("model", "joint_group_idxs", "connections"):
         if key not in doc:
             raise LfmError(f"missing key {key!r}; not an AnimalSyn3D animation file", path)
@@ -290,7 +284,7 @@ def plan(
 def read_release_json(path: Path, name: str) -> Sequence:
     """One animation of the released AnimalSyn3D dataset with its own camera: camera-frame 3D (``points.cam_3d``),
     projected 2D (``points.2d``) and intrinsics; the 3D is stored in that camera's frame (R = I, t = 0)."""
-    doc = _read_json(path)
+    doc = read_json(path, dict)
     try:
         model, connections = str(doc["model"]), doc["connections"]
         cam3d = np.asarray(doc["points"]["cam_3d"], dtype=np.float32)[..., :3]
@@ -327,3 +321,78 @@ def plan_release(paths: Iterable[str | Path]) -> list[Planned]:
         category = _animal(path.parent.name.lower()) if path.parent != root else "animal"
         planned.append(Planned(name, category, lambda path=path, name=name: read_release_json(path, name)))
     return planned
+
+
+@dataclass
+class MeshOptions:
+    """How animated meshes become lifting data (the AnimalSyn3D path)."""
+
+    fps: float = 30.0  # frame rate of the animations
+    smooth: float = 0.1  # weight of the temporal smoothness term in bone refinement
+    ik_steps: int = 100  # Adam steps of the bone-length refinement
+    device: str = "auto"  # where refinement runs
+    projection: str = "perspective"  # or weak (one depth per frame)
+    image_size: int = 1080  # square image side in pixels
+    focal: float = 1050.0  # focal length in pixels (1050 on 1080 px is a 35 mm lens on 36 mm)
+    skip_bad: bool = False
+
+    def __post_init__(self):
+        if self.projection not in PROJECTIONS:
+            raise LfmError(f"--projection {self.projection!r}: use {' or '.join(PROJECTIONS)}")
+        for name, value in (("fps", self.fps), ("image-size", self.image_size), ("focal", self.focal)):
+            if not (math.isfinite(value) and value > 0):
+                raise LfmError(f"--{name} {value}: give a positive number")
+        if not (math.isfinite(self.smooth) and self.smooth >= 0) or self.ik_steps < 0:
+            raise LfmError("--smooth and --ik-steps must not be negative")
+
+
+def meshes_to_plan(anime_paths, marker_paths, options: MeshOptions, progress: Progress | None = None) -> Plan:
+    """Markers, bone refinement and camera settings for the animations in ``anime_paths``."""
+    from ..devices import resolve_device
+
+    markers = find_markers(marker_paths)
+    dev = resolve_device(options.device)
+    refining = f"refining bones on {dev}"
+    planned, report, skipped = plan(
+        anime_paths,
+        markers,
+        fps=options.fps,
+        smooth=options.smooth,
+        steps=options.ik_steps,
+        device=dev,
+        skip_bad=options.skip_bad,
+        on_read=progress and (lambda name: progress("reading meshes", name, None)),
+        on_step=progress and (lambda: progress(refining, "", None)),
+    )
+    camera = {
+        "elevation_deg": (0.0, 0.0),
+        "image_size": (options.image_size, options.image_size),
+        "focal": options.focal,
+        "projection": options.projection,
+    }
+    return Plan(planned, camera, {"refinement": json.dumps(report)}, report, skipped)
+
+
+@dataclass
+class AnimalSyn3DOptions(MeshOptions):
+    markers: list[Path] = field(default_factory=list)  # marker YAML files, AnimalSyn3D JSON files, or folders
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.markers:
+            raise LfmError("--markers: give the marker files (YAML or AnimalSyn3D JSON) or their folders")
+
+
+@source("animalsyn3d", "DeformingThings4D animated meshes with marker files (AnimalSyn3D)", AnimalSyn3DOptions)
+def _plan_meshes(paths: list[Path], options: AnimalSyn3DOptions, progress: Progress | None = None) -> Plan:
+    return meshes_to_plan(paths, options.markers, options, progress)
+
+
+@dataclass
+class ReleaseOptions:
+    pass
+
+
+@source("animalsyn3d-json", "the released AnimalSyn3D JSON files, as they are", ReleaseOptions)
+def _plan_release(paths: list[Path], options: ReleaseOptions, progress: Progress | None = None) -> Plan:
+    return Plan(plan_release(paths))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.atomic import atomic_path
 from ..errors import LfmError
+from ..files import atomic_path
 
 
 @dataclass

@@ -9,17 +9,18 @@ so bones keep their lengths exactly.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-from ..data.build import Planned
-from ..data.format import Sequence
+from ..data.build import Plan, Planned, source
 from ..errors import LfmError
+from ..files import find_files
 from ..rigs import Rig, match_rig
-from .common import find_files
+from ..sequence import Sequence
 
 CMU_UNIT = 0.056444  # metres per CMU BVH unit: (1 / 0.45) inch
 AXES = {"Xrotation": "X", "Yrotation": "Y", "Zrotation": "Z"}
@@ -213,3 +214,22 @@ def plan(
 
         planned.append(Planned(name, category, load))
     return planned
+
+
+@dataclass
+class BvhOptions:
+    scale: float | None = None  # metres per BVH unit (None: the CMU unit for CMU skeletons, else 1)
+    fps: float | None = None  # resample to this frame rate (None: keep the file's)
+    end_sites: bool = False  # keep End Site points as joints
+    category: str = "human"
+
+    def __post_init__(self):
+        if self.scale is not None and not (math.isfinite(self.scale) and self.scale > 0):
+            raise LfmError(f"--scale {self.scale}: give a positive number of metres per BVH unit")
+        if self.fps is not None and not (math.isfinite(self.fps) and self.fps > 0):
+            raise LfmError(f"--fps {self.fps}: give a positive frame rate")
+
+
+@source("bvh", "BVH motion capture of any skeleton, through forward kinematics", BvhOptions)
+def _plan_source(paths: list[Path], options: BvhOptions, progress=None) -> Plan:
+    return Plan(plan(paths, options.scale, options.fps, options.end_sites, options.category))

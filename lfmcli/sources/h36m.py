@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Sequence as Seq
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..data.build import Planned, split_from_name
-from ..data.format import Sequence, View
+from ..data.build import Plan, Planned, source, split_from_name
 from ..errors import LfmError
+from ..files import read_json
 from ..geometry.cameras import calibrate
 from ..rigs import get_rig
-from .common import read_json
+from ..sequence import Sequence, View
 
 KEEP_17 = [0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27]  # the 17-joint subset of the 32
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
@@ -191,3 +192,32 @@ def plan_h3wb(paths: Seq[Path], units: float = 0.001) -> list[Planned]:
 
             planned.append(Planned(f"{path.stem}/{sid}", "human", load, split=split))
     return planned
+
+
+@dataclass
+class H36mOptions:
+    positions_2d: Path | None = None  # VideoPose3D 2D detections: the four real views
+    joints: int = 17  # 17 (the usual reduction) or 32
+    train_subjects: tuple[str, ...] = TRAIN_SUBJECTS
+    test_subjects: tuple[str, ...] = TEST_SUBJECTS
+
+    def __post_init__(self):
+        if self.joints not in (17, 32):
+            raise LfmError("--joints must be 17 or 32")
+
+
+@source("h36m", "Human3.6M as prepared by VideoPose3D (its 3D file; --2d for the real views)", H36mOptions)
+def _plan_h36m(paths: list[Path], options: H36mOptions, progress=None) -> Plan:
+    if len(paths) != 1:
+        raise LfmError("give one VideoPose3D 3D file (data_3d_h36m.npz)")
+    return Plan(plan(paths[0], options.positions_2d, options.joints, options.train_subjects, options.test_subjects))
+
+
+@dataclass
+class H3wbOptions:
+    pass
+
+
+@source("h3wb", "H3WB whole-body 2D-to-3D JSON (133 COCO-WholeBody joints)", H3wbOptions)
+def _plan_h3wb(paths: list[Path], options: H3wbOptions, progress=None) -> Plan:
+    return Plan(plan_h3wb(paths))

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..data.build import Planned
-from ..data.format import Sequence, View
+from ..data.build import Plan, Planned, source
 from ..errors import LfmError
+from ..files import find_files
 from ..geometry.cameras import Camera
-from ..rigs import Rig, RigError, match_rig
-from .common import find_files
+from ..rigs import Rig, RigError, get_rig, match_rig
+from ..sequence import Sequence, View
 
 REQUIRED = ("points3d", "joint_names", "parents", "fps", "category", "up_axis")
 VIEW_KEYS = ("points2d", "K", "R", "t", "image_size")
@@ -73,7 +74,7 @@ def _rig_for(z, path: Path, rig: Rig | None) -> Rig:
             names,
             parents,
             category=category,
-            description=f"built from the joint tree of {path.name}",
+            description="built from the joint tree of an interchange file",  # alike for every file of a skeleton
         )
     except RigError as e:
         raise LfmError(f"its joint tree is not a valid rig: {e}", path) from None
@@ -186,3 +187,15 @@ def _plan_file(path: Path, name: str, loader) -> list[Planned]:
         width = len(str(count - 1))
         names = [f"{name}/{t:0{width}d}" for t in range(count)]
     return [Planned(n, category, loader(path, name, i)) for i, n in enumerate(names)]
+
+
+@dataclass
+class NpzOptions:
+    rig: str | None = None  # a rig name or YAML file for every file, instead of matching
+    skip_bad: bool = False
+
+
+@source("npz", "interchange .npz files, one per sequence (docs/datasets.md)", NpzOptions)
+def _plan_source(paths: list[Path], options: NpzOptions, progress=None) -> Plan:
+    rig = get_rig(options.rig) if options.rig else None
+    return Plan(plan(paths, rig=rig, skip_bad=options.skip_bad))

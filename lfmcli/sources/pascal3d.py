@@ -9,16 +9,17 @@ Every sample is a static frame; its camera is the weak-perspective fit of the 2D
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..data.build import Planned, split_from_name
-from ..data.format import Sequence, View
+from ..data.build import Plan, Planned, source, split_from_name
 from ..errors import LfmError
+from ..files import read_json
 from ..geometry.cameras import weak_camera
 from ..rigs import Rig, get_rig
-from .common import read_json
+from ..sequence import Sequence, View
 
 # class order of the stacked PASCAL3D+ layout (C3DPO), with keypoints per class
 P3D_CLASSES = {
@@ -127,3 +128,13 @@ def plan(paths, rig: Rig | None = None) -> list[Planned]:
                 )
             )
     return planned
+
+
+@dataclass
+class Pascal3dOptions:
+    rig: str | None = None  # the rig of the keypoints, for C3DPO files without PASCAL3D+ classes
+
+
+@source("pascal3d", "C3DPO keypoint JSON (PASCAL3D+ with one rig per class)", Pascal3dOptions)
+def _plan_source(paths: list[Path], options: Pascal3dOptions, progress=None) -> Plan:
+    return Plan(plan(paths, rig=get_rig(options.rig) if options.rig else None))

@@ -12,15 +12,18 @@ of surface vertices around each joint. The dataset is then built by exactly the 
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..data.build import Plan, Progress, source
 from ..errors import LfmError
 from ..geometry.kinematics import forward_kinematics
 from ..rigs import Rig
+from .animalsyn3d import MeshOptions, meshes_to_plan
 
 KINDS = ("biped", "quadruped", "bird", "crawler")
 MOTIONS = ("walk", "trot", "turn", "idle")
@@ -236,6 +239,14 @@ def skin(creature: Creature, positions: np.ndarray, rotations: np.ndarray, rest:
     return animated.astype(np.float32), np.array(faces, np.int32), [np.array(g) for g in near]
 
 
+def _check_zoo(creatures: int, motions: int, frames: int, kinds: Seq[str]) -> None:
+    if creatures < 1 or frames < 1 or motions < 1:
+        raise LfmError("--creatures, --frames and --motions must be at least 1")
+    for kind in kinds:
+        if kind not in KINDS:
+            raise LfmError(f"unknown creature kind {kind!r}; choose from {', '.join(KINDS)}")
+
+
 def write_zoo(
     folder: Path,
     creatures: int = 12,
@@ -250,11 +261,7 @@ def write_zoo(
     from .animalsyn3d import MarkerSet
     from .anime import AnimeMesh, write_anime
 
-    if creatures < 1 or frames < 1 or motions_per_creature < 1:
-        raise LfmError("--creatures, --frames and --motions must be at least 1")
-    for kind in kinds:
-        if kind not in KINDS:
-            raise LfmError(f"unknown creature kind {kind!r}; choose from {', '.join(KINDS)}")
+    _check_zoo(creatures, motions_per_creature, frames, kinds)
     (folder / "markers").mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(creatures):
@@ -274,3 +281,27 @@ def write_zoo(
         marker_set = MarkerSet(character=character, rig=creature.rig(), groups=groups, category=kind, up_axis="y")
         marker_set.save(folder / "markers" / f"{character}.yaml")
     return paths
+
+
+@dataclass
+class SyntheticOptions(MeshOptions):
+    creatures: int = 12  # how many random creatures (kinds taken in turn)
+    motions: int = 2  # motions per creature
+    frames: int = 90  # frames per sequence
+    kinds: list[str] = field(default_factory=lambda: list(KINDS))  # body plans
+    keep_meshes: Path | None = None  # keep the generated .anime and marker files in this folder
+    seed: int = 0
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_zoo(self.creatures, self.motions, self.frames, self.kinds)
+
+
+@source("synthetic", "a seeded zoo of procedural creatures in motion (needs no input)", SyntheticOptions)
+def _plan_zoo(paths: list[Path], options: SyntheticOptions, progress: Progress | None = None) -> Plan:
+    if paths:
+        raise LfmError("the synthetic source makes its own data: give no input paths")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(options.keep_meshes or tmp)
+        write_zoo(folder, options.creatures, options.motions, options.frames, options.fps, options.seed, options.kinds)
+        return meshes_to_plan([folder], [folder / "markers"], options, progress)

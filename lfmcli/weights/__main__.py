@@ -12,14 +12,14 @@ ap.add_argument("source")
 ap.add_argument("target")
 ap.add_argument("--minutes", type=float, required=True, help="wall time of the whole recipe so far")
 args = ap.parse_args()
-model, cfg, info = load_checkpoint(args.source)
+ckpt = load_checkpoint(args.source)
 hardware = (
     torch.cuda.get_device_name()
     if torch.cuda.is_available()
     else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 )
-info.update(
+ckpt.info.update(
     hardware=hardware, recipe_minutes=args.minutes, recipe="make default-model (examples/build_default_model.sh)"
 )
-save_checkpoint(args.target, model, cfg, info)
+save_checkpoint(args.target, ckpt.model, ckpt.config, ckpt.info)
 print(f"packaged {args.source} as {args.target}")

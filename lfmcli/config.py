@@ -1,0 +1,269 @@
+"""The run configuration of `lfm train`: four typed blocks (model, data, training, loss) in one `RunConfig`.
+
+A run's settings are resolved once, in this order: defaults, the model preset, a YAML config file, ``--set``
+overrides, then the command's own flags. Every key is checked where it enters: an unknown or misspelled key, or a
+value of the wrong type, is a one-line error naming the key. The resolved config is saved as ``config.yaml`` in the
+run folder, and ``--resume`` reads it back.
+"""
+
+from __future__ import annotations
+
+import copy
+import typing
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+
+import yaml
+
+from .errors import LfmError
+from .files import atomic_path
+
+DEFAULT_WINDOW = 48  # frames per clip of the space-time model, when a checkpoint does not say
+
+
+@dataclass
+class ModelConfig:
+    kind: str = "lfm"  # lfm (single frame) or spacetime
+    dim: int = 64
+    heads: int = 4
+    layers: int = 4  # hybrid (space) layers
+    mlp_ratio: int = 2
+    encoding: str = "fourier"  # fourier (frozen random features) or mlp (learned, the ablation)
+    sigma: float = 10.0  # scale of the random Fourier frequencies (inputs lie in [-1, 1])
+    # spacetime: their scale along t (t runs from -1 to 1 over the window); small, so that a space-time model
+    # initialised from a single-frame one (training.init) starts close to it
+    time_sigma: float = 0.1
+    attention: str = "hybrid"  # hybrid, local (graph only) or global (self-attention only)
+    motion_layers: int = 0  # spacetime: temporal layers before the space layers
+    window: int = 8  # spacetime: frames attend to frames within +-window (alpha)
+    seed: int = 0  # of the frozen Fourier features
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "model.") -> ModelConfig:
+        return _typed(cls, d, where)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+MODEL_PRESETS: dict[str, dict[str, dict]] = {
+    "lfm": {
+        "tiny": {"dim": 32, "heads": 4, "layers": 2},
+        "small": {"dim": 64, "heads": 4, "layers": 4},  # the paper's presets: D / heads, four layers
+        "base": {"dim": 256, "heads": 4, "layers": 4},
+        "large": {"dim": 512, "heads": 8, "layers": 4},
+    },
+    "spacetime": {
+        "tiny": {"dim": 32, "heads": 4, "layers": 2, "motion_layers": 1},
+        "small": {"dim": 64, "heads": 4, "layers": 4, "motion_layers": 2},
+        "paper": {"dim": 256, "heads": 8, "layers": 12, "motion_layers": 4},  # P = 4, O = 12, D = 256
+    },
+}
+MODEL_KINDS = tuple(MODEL_PRESETS)
+
+
+def check_kind(kind: str, flag: str = "--model") -> str:
+    """``kind`` if it names a model, else a one-line error naming the flag and the choices."""
+    if kind not in MODEL_KINDS:
+        raise LfmError(f"{flag} {kind!r}: choose {' or '.join(MODEL_KINDS)}")
+    return kind
+
+
+@dataclass
+class DataConfig:
+    paths: list[str] = field(default_factory=list)  # dataset files
+    categories: list[str] | None = None  # train on these categories only (None: all)
+    exclude_categories: list[str] = field(default_factory=list)  # and never on these (a held-out category)
+    window: int = DEFAULT_WINDOW  # frames per training window (space-time model)
+    occlusion: float = 0.1  # ratio of visible 2D points hidden at random
+    balance_categories: bool = True  # equal sampling weight per category
+    rotate_2d: float = 0.0  # random in-plane rotation of the 2D, +-degrees
+    scale_2d: float = 0.0  # random scaling of the 2D, 1 +- this
+    val_split: str = "val"
+
+
+@dataclass
+class TrainingConfig:
+    batch_size: int = 256  # frames (single-frame model) or windows (space-time model)
+    lr: float = 1e-3
+    schedule: str = "plateau"  # plateau (halve the lr when validation stalls) or cosine (warm-up, then decay)
+    warmup_steps: int = 200  # cosine: linear warm-up steps
+    init: str | None = None  # start from this checkpoint's weights (those whose names and shapes match)
+    freeze_init: bool = False  # keep those weights fixed: train only what the checkpoint did not provide
+    weight_decay: float = 1e-4
+    epochs: int = 100
+    steps_per_epoch: int = 0  # 0: one pass over the training frames
+    max_minutes: float = 0.0  # stop after this much training time (0: no limit)
+    clip: float = 1.0  # gradient norm clipping
+    patience: int = 10  # early stopping: epochs without a better validation error
+    plateau_patience: int = 3  # ReduceLROnPlateau on the validation error
+    plateau_factor: float = 0.5
+    min_lr: float = 1e-6
+    val_samples: int = 4096  # validation frames (or frames in windows) evaluated per epoch
+    seed: int = 0
+    bf16: bool = True  # bf16 autocast on CUDA
+    compile: bool = False  # torch.compile on CUDA
+    device: str = "auto"
+
+
+@dataclass
+class LossConfig:
+    align: bool = True  # Procrustes-align each frame before the error (False: centre only, the plain-loss ablation)
+    velocity_weight: float = 1.0  # lambda of the velocity term (space-time model)
+    reflections: bool = False  # allow mirror images in the Procrustes alignment
+    scale_free: bool = False  # divide each frame's error by its ground-truth spread: every size and unit weighs alike
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunConfig:
+        return _typed(cls, d, "")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def merged(self, update: dict) -> RunConfig:
+        """This config with the nested ``update`` merged in (checked key by key)."""
+        return RunConfig.from_dict(_deep_merge(self.to_dict(), update))
+
+    def save(self, path: str | Path) -> None:
+        with atomic_path(path) as tmp:
+            tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        """A config file: any subset of the four blocks, on top of the defaults."""
+        return cls().merged(_read_yaml(Path(path)))
+
+    @classmethod
+    def resolve(
+        cls,
+        kind: str = "lfm",
+        preset: str = "small",
+        config_file: str | Path | None = None,
+        overrides: Iterable[str] = (),
+        paths: Iterable[str | Path] = (),
+        training: dict | None = None,
+    ) -> RunConfig:
+        """A new run's config: defaults, the preset, ``config_file``, ``--set`` overrides, the data ``paths``,
+        then ``training`` settings given as the command's own flags."""
+        check_kind(kind)
+        if preset not in MODEL_PRESETS[kind]:
+            raise LfmError(f"--preset {preset!r}: {kind} presets are {', '.join(MODEL_PRESETS[kind])}")
+        cfg = cls().merged({"model": {"kind": kind, **MODEL_PRESETS[kind][preset]}})
+        if config_file is not None:
+            cfg = cfg.merged(_read_yaml(Path(config_file)))
+        cfg = cfg.merged(parse_set(overrides)).merged({"training": training or {}})
+        paths = [str(p) for p in paths]
+        if paths:
+            cfg.data.paths = paths
+        if not cfg.data.paths:
+            raise LfmError("no training data: give --data FILE.h5 (or data.paths in the config)")
+        return cfg
+
+    @classmethod
+    def resume(cls, run: str | Path, overrides: Iterable[str] = (), training: dict | None = None) -> RunConfig:
+        """The config of the run in folder ``run``, with ``--set`` overrides and flags (more epochs, say)."""
+        path = Path(run) / "config.yaml"
+        if not path.exists():
+            raise LfmError("not a run folder (no config.yaml)", run)
+        return cls.load(path).merged(parse_set(overrides)).merged({"training": training or {}})
+
+
+def parse_set(items: Iterable[str]) -> dict:
+    """['training.lr=3e-4', ...] -> nested dict; values are read as YAML (numbers, booleans, lists)."""
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise LfmError(f"--set {item!r}: use section.key=value, e.g. training.lr=3e-4")
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise LfmError(f"--set {item!r}: {p!r} is a setting, not a block")
+        try:
+            node[leaf] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise LfmError(f"--set {item!r}: the value is not valid YAML") from None
+    return out
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise LfmError("no such config file", path) from None
+    except (yaml.YAMLError, UnicodeDecodeError):
+        raise LfmError("malformed YAML", path) from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise LfmError("a config file is a mapping of blocks (model, data, training, loss)", path)
+    return doc
+
+
+def _deep_merge(base: dict, update: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in update.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, dict) else v
+    return out
+
+
+def _typed(cls, d, where: str):
+    """An instance of the dataclass ``cls`` from the mapping ``d``: unknown keys and values of the wrong type are
+    errors naming the key (``where`` is its prefix, such as 'training.')."""
+    if not isinstance(d, dict):
+        raise LfmError(f"config block {where.rstrip('.') or 'root'!r} must be a mapping of settings, not {d!r}")
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in fields(cls)]
+    values = {}
+    for k, v in d.items():
+        if k not in known:
+            raise LfmError(f"unknown config key {where + str(k)!r}; known: {', '.join(known)}")
+        kind = hints[k]
+        if is_dataclass(kind):
+            values[k] = v if isinstance(v, kind) else _typed(kind, v, f"{where}{k}.")
+        else:
+            values[k] = _coerce(v, kind, where + k)
+    return cls(**values)
+
+
+def _coerce(value, kind, key: str):
+    """``value`` as the annotated type ``kind`` (int, float, bool, str, list[str], or any of them | None)."""
+    args = typing.get_args(kind)
+    if type(None) in args:
+        if value is None:
+            return None
+        kind = next(a for a in args if a is not type(None))
+    if kind is bool and isinstance(value, bool):
+        return value
+    if kind is int and not isinstance(value, bool):
+        if isinstance(value, int):
+            return value
+        try:
+            number = float(value)
+            if number.is_integer():
+                return int(number)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    if kind is float and not isinstance(value, bool):
+        try:
+            return float(value)  # YAML reads 3e-4 (no dot) as a string
+        except (TypeError, ValueError):
+            pass
+    if kind is str and isinstance(value, str):
+        return value
+    if typing.get_origin(kind) is list and isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a text"}
+    wanted = names.get(kind, "a list")
+    raise LfmError(f"config key {key!r} takes {wanted}, not {value!r}")

@@ -1,0 +1,70 @@
+"""Files, the ground floor: atomic writes, finding input files, and the one JSON reader (each error names the file)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from .errors import LfmError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; it becomes ``path`` only if the block finishes."""
+    path = Path(path)
+    if path.is_dir():
+        raise LfmError("is a folder, expected a file name", path)
+    if not path.parent.exists():
+        raise LfmError(f"folder {str(path.parent)!r} does not exist", path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes private files; give the usual permissions
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def find_files(paths: Iterable[str | Path], suffix: str) -> list[tuple[Path, Path]]:
+    """(file, root) pairs: files given directly, and files with ``suffix`` found recursively in folders."""
+    paths = list(paths)
+    found = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found += [(f, p) for f in sorted(p.rglob(f"*{suffix}"))]
+        elif p.is_file():
+            found.append((p, p.parent))
+        else:
+            raise LfmError("no such file or folder", p)
+    if not found:
+        raise LfmError(f"no {suffix} files found in {', '.join(map(str, paths))}")
+    return found
+
+
+def read_json(path: str | Path, expect: type | None = None):
+    """The parsed JSON of ``path`` (of type ``expect`` when given); a missing, empty or malformed file is an
+    LfmError naming it."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (FileNotFoundError, IsADirectoryError):
+        raise LfmError("no such file", path) from None
+    except UnicodeDecodeError:
+        raise LfmError("not a UTF-8 text file", path) from None
+    if not text.strip():
+        raise LfmError("is empty", path)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise LfmError(f"malformed JSON ({e})", path) from None
+    if expect is not None and not isinstance(doc, expect):
+        raise LfmError(f"expected a JSON {'object' if expect is dict else expect.__name__}", path)
+    return doc

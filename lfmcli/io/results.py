@@ -1,0 +1,173 @@
+"""Lift result files: the lfm result HDF5 (netCDF4 layout: xarray opens it with named dimensions), the same result
+as npz, JSON or C3D, and reading the HDF5 back. Each format is one entry of `WRITERS`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import LfmError
+from ..files import atomic_path
+from ..keypoints import Keypoints2D, Lifted
+from ..rigs import Rig, shipped_rigs
+
+FRAME_NOTE = (
+    "canonical object frame: the lifted shape is defined up to rotation, scale and translation; "
+    "its scale follows the units of the model's training data"
+)
+
+Writer = Callable[[Path, Keypoints2D, Lifted, dict], None]
+WRITERS: dict[str, Writer] = {}  # format name (also the file suffix) -> writer, in the order of --also help
+
+
+def writer(name: str) -> Callable[[Writer], Writer]:
+    """Register a result writer under ``name``."""
+
+    def register(fn: Writer) -> Writer:
+        WRITERS[name] = fn
+        return fn
+
+    return register
+
+
+def write_result(path: str | Path, fmt: str, kp: Keypoints2D, lifted: Lifted, attrs: dict) -> Path:
+    """Write the result to ``path`` in format ``fmt`` (a key of WRITERS), atomically; returns ``path``."""
+    if fmt not in WRITERS:
+        raise LfmError(f"unknown result format {fmt!r}; choose {', '.join(WRITERS)}")
+    WRITERS[fmt](Path(path), kp, lifted, attrs)
+    return Path(path)
+
+
+@writer("h5")
+def write_h5(path: Path, kp: Keypoints2D, lifted: Lifted, attrs: dict) -> None:
+    """Variables position (time, individual, keypoint, space), position_2d, confidence, visible and edges, with
+    coordinates time, individual, keypoint and space; readable by h5py and by xarray (engine="h5netcdf")."""
+    import h5netcdf
+    import h5py
+
+    T, I, J = kp.shape
+    edges = np.array(kp.rig.edges if kp.rig is not None else np.zeros((0, 2)), np.int32).reshape(-1, 2)
+    with atomic_path(path) as tmp, h5netcdf.File(tmp, "w") as f:
+        f.dimensions = {
+            "time": T,
+            "individual": I,
+            "keypoint": J,
+            "space": 3,
+            "space_2d": 2,
+            "edge": len(edges),
+            "pair": 2,
+        }
+        time = f.create_variable("time", ("time",), "f8")
+        time[:] = np.arange(T) / kp.fps if kp.fps else np.arange(T)
+        time.attrs["units"] = "seconds" if kp.fps else "frame index"
+        for name, values in (
+            ("individual", kp.individuals),
+            ("keypoint", kp.joints),
+            ("space", ["x", "y", "z"]),
+            ("space_2d", ["x", "y"]),
+        ):
+            var = f.create_variable(name, (name,), h5py.string_dtype())
+            var[:] = np.array(values, dtype=object)
+        pos = f.create_variable("position", ("time", "individual", "keypoint", "space"), "f4", fillvalue=np.nan)
+        pos[:] = lifted.position
+        pos.attrs["description"] = FRAME_NOTE
+        p2 = f.create_variable("position_2d", ("time", "individual", "keypoint", "space_2d"), "f4", fillvalue=np.nan)
+        p2[:] = kp.points
+        p2.attrs["units"] = "pixels"
+        conf = f.create_variable("confidence", ("time", "individual", "keypoint"), "f4", fillvalue=np.nan)
+        conf[:] = kp.confidence
+        vis = f.create_variable("visible", ("time", "individual", "keypoint"), "i1")
+        vis[:] = lifted.visible.astype(np.int8)
+        e = f.create_variable("edges", ("edge", "pair"), "i4")
+        e[:] = edges
+        e.attrs["description"] = "rig edges as pairs of keypoint indices"
+        f.attrs.update({k: str(v) for k, v in attrs.items()})
+        f.attrs["rig"] = kp.rig.name if kp.rig is not None else ""
+        f.attrs["frame"] = FRAME_NOTE
+
+
+@writer("npz")
+def write_npz(path: Path, kp: Keypoints2D, lifted: Lifted, attrs: dict) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(
+            f,
+            position=lifted.position,
+            position_2d=kp.points,
+            confidence=kp.confidence,
+            keypoints=np.array(kp.joints),
+            individuals=np.array(kp.individuals),
+            edges=np.array(kp.rig.edges if kp.rig else np.zeros((0, 2), int)),
+            attrs=json.dumps(attrs),
+        )
+
+
+@writer("json")
+def write_json(path: Path, kp: Keypoints2D, lifted: Lifted, attrs: dict) -> None:
+    doc = {
+        "keypoints": kp.joints,
+        "individuals": kp.individuals,
+        "fps": kp.fps,
+        "edges": [list(e) for e in (kp.rig.edges if kp.rig else [])],
+        "frame": FRAME_NOTE,
+        **attrs,
+        "position": [
+            [[None if np.isnan(p).any() else [round(float(v), 6) for v in p] for p in ind] for ind in frame]
+            for frame in lifted.position
+        ],
+    }
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(doc))
+
+
+@writer("c3d")
+def write_c3d(path: Path, kp: Keypoints2D, lifted: Lifted, attrs: dict) -> None:
+    try:
+        import ezc3d
+    except ImportError:
+        raise LfmError("C3D output needs ezc3d: pip install 'lfmcli[c3d]'") from None
+    c3d = ezc3d.c3d()
+    T, I, J, _ = lifted.position.shape
+    labels = [f"{ind}:{j}" if I > 1 else j for ind in kp.individuals for j in kp.joints]
+    pts = np.ones((4, I * J, T))
+    pts[:3] = lifted.position.transpose(3, 1, 2, 0).reshape(3, I * J, T)
+    c3d["parameters"]["POINT"]["RATE"]["value"] = [kp.fps or 30.0]
+    c3d["parameters"]["POINT"]["LABELS"]["value"] = labels
+    c3d["data"]["points"] = pts
+    with atomic_path(path) as tmp:
+        named = tmp.with_suffix(".c3d")  # ezc3d writes only to a name ending in .c3d
+        try:
+            c3d.write(str(named))
+            named.replace(tmp)
+        finally:
+            named.unlink(missing_ok=True)
+
+
+def read_result(path: str | Path) -> tuple[Keypoints2D, Lifted, dict]:
+    """The input 2D, the lifted 3D and the attributes of an lfm result HDF5 (what `write_h5` wrote)."""
+    import h5py
+
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            if "position" not in f or "position_2d" not in f:
+                raise LfmError("not an lfm lift result (no position and position_2d)", path)
+            text = lambda name: [v.decode() if isinstance(v, bytes) else str(v) for v in f[name][()]]  # noqa: E731
+            joints, individuals = text("keypoint"), text("individual")
+            position, points = f["position"][()], f["position_2d"][()]
+            confidence = f["confidence"][()] if "confidence" in f else np.ones(points.shape[:3], np.float32)
+            visible = f["visible"][()].astype(bool) if "visible" in f else np.isfinite(position).all(-1)
+            edges = [tuple(int(v) for v in e) for e in f["edges"][()]] if "edges" in f else []
+            time = f["time"]
+            fps = (1 / float(time[1] - time[0])) if len(time) > 1 and time.attrs.get("units") == "seconds" else None
+            attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    except OSError:
+        raise LfmError("not a readable HDF5 file", path) from None
+    name = str(attrs.get("rig", ""))
+    rig = shipped_rigs()[name] if name in shipped_rigs() else None
+    if rig is None or list(rig.joints) != joints:
+        rig = Rig(name=name or "result", joints=tuple(joints), edges=tuple(edges)) if edges else None
+    kp = Keypoints2D(points, confidence, joints, rig, individuals, fps=fps, format="lfm-result")
+    return kp, Lifted(position=position, visible=visible), attrs

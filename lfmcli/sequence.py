@@ -1,0 +1,46 @@
+"""What every dataset builder produces and the dataset file stores: 3D motion of one object with its camera views."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .geometry.cameras import Camera
+from .rigs import Rig
+
+SPLITS = ("train", "val", "test")
+VIEW_KINDS = ("real", "synthetic")
+PROJECTIONS = ("perspective", "weak")  # weak: every point of a frame divided by that frame's mean depth
+
+
+@dataclass
+class View:
+    """One camera's 2D observation of a sequence."""
+
+    camera: Camera
+    points2d: np.ndarray  # (T, J, 2) float32 pixels
+    visible: np.ndarray  # (T, J) bool; a visible point has finite 2D and 3D coordinates
+    kind: str = "synthetic"  # "real" 2D labels or "synthetic" projections of the 3D points
+    projection: str = "perspective"  # how synthetic 2D was made from the camera: one of PROJECTIONS
+
+
+@dataclass
+class Sequence:
+    """3D points of one object over time (or one static sample, T = 1) with its camera views."""
+
+    name: str
+    category: str
+    rig: Rig
+    points3d: np.ndarray  # (T, J, 3) float32, world frame, NaN = joint absent
+    fps: float = 0.0  # 0: frames are independent samples, not a time series
+    split: str = "train"
+    units: str = "m"
+    up_axis: str = "y"
+    source: str = ""
+    license: str = ""
+    views: list[View] = field(default_factory=list)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.points3d.shape[0])
