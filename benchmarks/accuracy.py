@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -54,19 +52,21 @@ def build_data(out: Path) -> tuple[Path, Path]:
 
 def build_zoo(out: Path, device: str) -> Path:
     """A synthetic zoo (bipeds, quadrupeds, birds, crawlers): the many other categories a left-out one meets."""
+    from lfmcli.sources import build_dataset
+
     zoo = out / "zoo.h5"
-    args = ["build-dataset", "synthetic", "-o", str(zoo), "--creatures", "32", "--frames", "90", "--views", "2"]
-    subprocess.run([sys.executable, "-m", "lfmcli", *args, "--seed", "1", "--device", device], check=True)
+    build_dataset("synthetic", [], zoo, {"creatures": 32, "frames": 90, "device": device}, views=2, seed=1)
     return zoo
 
 
 def train(data, run: Path, minutes: float, device: str, preset: str, kind: str = "lfm", **sets) -> Path:
-    from lfmcli.train import Trainer, resolve_config
+    from lfmcli.config import RunConfig
+    from lfmcli.train import Trainer
 
     overrides = [f"training.max_minutes={minutes}", f"training.device={device}", "training.steps_per_epoch=100"]
     overrides += ["training.schedule=cosine", "training.epochs=100000"]  # the cosine decay follows the time budget
     overrides += [f"{k.replace('__', '.')}={v}" for k, v in sets.items()]
-    cfg = resolve_config(kind, preset, None, overrides, [Path(d) for d in data])
+    cfg = RunConfig.resolve(kind, preset, None, overrides, data)
     Trainer(cfg, run).fit()
     return run / "best.safetensors"
 

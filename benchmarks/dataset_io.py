@@ -7,10 +7,11 @@ Each measurement runs in a fresh child process so its peak memory (max RSS) is i
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
+import resource
 import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 from _table import print_table  # benchmarks/ is the script folder
@@ -18,67 +19,65 @@ from _table import print_table  # benchmarks/ is the script folder
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 
-WRITE = """
-import sys, time, json, numpy as np
-from lfmcli.data import format as fmt
-from lfmcli.data.format import DatasetWriter
-from lfmcli.sequence import Sequence, View
-from lfmcli.geometry.cameras import random_orbit_camera
-from lfmcli.rigs import get_rig
-path, frames, chunk, compression = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-fmt.CHUNK_FRAMES = chunk
-rig = get_rig("animalsyn3d_foxZED")
-rng = np.random.default_rng(0)
-T = 1000
-t0 = time.perf_counter()
-with DatasetWriter(path, compression=None if compression == "none" else compression) as w:
-    for i in range(frames // T):
-        # smooth random motion: realistic compressibility, generated per sequence (never all in memory)
-        base = rng.normal(size=(1, rig.num_joints, 3)) * 0.3
-        pts = (base + np.cumsum(rng.normal(size=(T, rig.num_joints, 3)) * 0.003, 0)).astype(np.float32)
-        seq = Sequence(name=f"s{i}", category="fox", rig=rig, points3d=pts, fps=30.0)
-        cam = random_orbit_camera(pts, "y", rng)
-        uv = cam.project(pts).astype(np.float32)
-        seq.views = [View(cam, uv, np.ones(pts.shape[:2], bool))]
-        w.add(seq)
-print(json.dumps({"seconds": time.perf_counter() - t0}))
-"""
 
-BUILD = """
-import sys, time, json
-from lfmcli.cli.main import app
-t0 = time.perf_counter()
-try:
-    app(["build-dataset", "npz", sys.argv[1], "-o", sys.argv[2]])
-except SystemExit as e:
-    assert not e.code, e.code
-print(json.dumps({"seconds": time.perf_counter() - t0}))
-"""
+def write(path: Path, frames: int, chunk: int, compression: str) -> dict:
+    import numpy as np
 
-READ = """
-import sys, time, json, numpy as np
-from lfmcli.data.format import DatasetFile
-path, reads = sys.argv[1], int(sys.argv[2])
-with DatasetFile(path) as f:
-    idx = np.random.default_rng(1).integers(0, f.num_samples, reads)
+    from lfmcli.data import format as fmt
+    from lfmcli.data.format import DatasetWriter
+    from lfmcli.geometry.cameras import random_orbit_camera
+    from lfmcli.rigs import get_rig
+    from lfmcli.sequence import Sequence, View
+
+    fmt.CHUNK_FRAMES = chunk
+    rig = get_rig("animalsyn3d_foxZED")
+    rng = np.random.default_rng(0)
+    T = 1000
     t0 = time.perf_counter()
-    for k in idx:
-        s = f.sample(int(k))
-    dt = time.perf_counter() - t0
-print(json.dumps({"seconds": dt, "per_second": reads / dt}))
-"""
+    with DatasetWriter(path, compression=None if compression == "none" else compression) as w:
+        for i in range(frames // T):
+            # smooth random motion: realistic compressibility, generated per sequence (never all in memory)
+            base = rng.normal(size=(1, rig.num_joints, 3)) * 0.3
+            pts = (base + np.cumsum(rng.normal(size=(T, rig.num_joints, 3)) * 0.003, 0)).astype(np.float32)
+            seq = Sequence(name=f"s{i}", category="fox", rig=rig, points3d=pts, fps=30.0)
+            cam = random_orbit_camera(pts, "y", rng)
+            uv = cam.project(pts).astype(np.float32)
+            seq.views = [View(cam, uv, np.ones(pts.shape[:2], bool))]
+            w.add(seq)
+    return {"seconds": time.perf_counter() - t0}
 
 
-PEAK = "\nimport resource; print(json.dumps({'peak_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))"
+def build(shared: Path, out: Path) -> dict:
+    from lfmcli.sources import build_dataset
+
+    t0 = time.perf_counter()
+    build_dataset("npz", [shared], out)
+    return {"seconds": time.perf_counter() - t0}
 
 
-def child(code: str, *args) -> tuple[dict, float]:
-    """Run code in a fresh interpreter; return its JSON result and its own peak RSS in MiB."""
-    out = subprocess.run(
-        [sys.executable, "-c", code + PEAK, *map(str, args)], check=True, capture_output=True, text=True
-    )
-    *_, result, peak = out.stdout.strip().splitlines()
-    return json.loads(result), json.loads(peak)["peak_kib"] / 1024
+def read(path: Path, reads: int) -> dict:
+    import numpy as np
+
+    from lfmcli.data.format import DatasetFile
+
+    with DatasetFile(path) as f:
+        idx = np.random.default_rng(1).integers(0, f.num_samples, reads)
+        t0 = time.perf_counter()
+        for k in idx:
+            f.sample(int(k))
+        dt = time.perf_counter() - t0
+    return {"seconds": dt, "per_second": reads / dt}
+
+
+def _measured(fn, *args) -> tuple[dict, float]:
+    result = fn(*args)
+    return result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(fn, *args) -> tuple[dict, float]:
+    """Run ``fn(*args)`` in a fresh interpreter; return its result and that process's own peak RSS in MiB."""
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(_measured, fn, *args).result()
 
 
 def main() -> None:
@@ -91,7 +90,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if SHARED.is_dir():
             out = Path(tmp) / "real.h5"
-            res, peak = child(BUILD, SHARED, out)
+            res, peak = child(build, SHARED, out)
             rows.append(
                 (
                     "build ../shared/data (npz, 1 view)",
@@ -105,7 +104,7 @@ def main() -> None:
         ]
         for chunk, compression, frames in configs:
             path = Path(tmp) / f"big_{chunk}_{compression}.h5"
-            res, peak = child(WRITE, path, frames, chunk, compression)
+            res, peak = child(write, path, frames, chunk, compression)
             size = path.stat().st_size / 2**20
             rows.append(
                 (
@@ -115,7 +114,7 @@ def main() -> None:
                     f"{size:.0f} MiB",
                 )
             )
-            res, peak = child(READ, path, args.reads)
+            res, peak = child(read, path, args.reads)
             rows.append(
                 (
                     f"  random single-sample reads, {frames:,} frames",

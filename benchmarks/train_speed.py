@@ -16,9 +16,9 @@ import torch
 from _table import print_table  # benchmarks/ is the script folder
 from torch.utils.flop_counter import FlopCounterMode
 
+from lfmcli.config import MODEL_PRESETS, LossConfig, ModelConfig
 from lfmcli.devices import resolve_device
-from lfmcli.geometry.procrustes import procrustes_loss, sequence_aligned, velocity_loss
-from lfmcli.config import MODEL_PRESETS, ModelConfig
+from lfmcli.losses import lifting_loss
 from lfmcli.models import build_model
 
 DENSE_BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # FLOP/s, dense (no sparsity)
@@ -40,12 +40,7 @@ def inputs(kind: str, B: int, device: str, J: int = 32, T: int = 48):
 def step(model, opt, kind, x, target, mask, cuda):
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
         pred = model(*x).float()
-    if kind == "lfm":
-        loss = procrustes_loss(pred, target, mask, scale_free=True)
-    else:
-        B, T, J, _ = pred.shape
-        loss = procrustes_loss(pred.reshape(B * T, J, 3), target.reshape(B * T, J, 3), mask.reshape(B * T, J))
-        loss = loss + velocity_loss(*sequence_aligned(pred, target, mask), mask)
+    loss = lifting_loss(pred, target, mask, LossConfig())  # the trainer's loss with its default settings
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()

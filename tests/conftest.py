@@ -31,6 +31,25 @@ def cli():
     return run
 
 
+@pytest.fixture(scope="session")
+def ckpt(tmp_path_factory):
+    """A tiny single-frame and a tiny space-time checkpoint with random weights."""
+    import torch
+
+    from lfmcli.checkpoint import save_checkpoint
+    from lfmcli.config import ModelConfig
+    from lfmcli.models import build_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    cfg = ModelConfig(dim=32, heads=4, layers=1)
+    save_checkpoint(path, build_model(cfg), cfg, {"window": 8})
+    st = tmp_path_factory.mktemp("ckpt") / "st.safetensors"
+    cfg = ModelConfig(kind="spacetime", dim=32, heads=4, layers=1, motion_layers=1)
+    save_checkpoint(st, build_model(cfg), cfg, {"window": 8})
+    return path, st
+
+
 @pytest.fixture
 def write_interchange():
     return _write_interchange

@@ -1,104 +1,17 @@
 import json
 
-import h5py
 import numpy as np
 import pytest
 import torch
 
-from lfmcli.checkpoint import save_checkpoint
-from lfmcli.config import ModelConfig
 from lfmcli.errors import LfmError
 from lfmcli.io.readers import read_keypoints
-from lfmcli.models import build_model
 from lfmcli.rigs import get_rig
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    cfg = ModelConfig(dim=32, heads=4, layers=1)
-    save_checkpoint(path, build_model(cfg), cfg, {"window": 8})
-    st = tmp_path_factory.mktemp("ckpt") / "st.safetensors"
-    cfg = ModelConfig(kind="spacetime", dim=32, heads=4, layers=1, motion_layers=1)
-    save_checkpoint(st, build_model(cfg), cfg, {"window": 8})
-    return path, st
-
-
-def frames(rng, T=12, J=17):
-    return rng.uniform(100, 600, (T, J, 2))
-
-
-def test_lfm_json_reads_nulls_confidence_and_rigs(tmp_path, rng):
-    pts = frames(rng, 4, 3).tolist()
-    pts[1][2] = None
-    pts[2][0] = pts[2][0] + [0.2]
-    path = tmp_path / "k.json"
-    path.write_text(
-        json.dumps({"keypoints": pts, "fps": 30, "rig": {"joints": ["a", "b", "c"], "edges": [["a", "b"], ["b", "c"]]}})
-    )
-    kp = read_keypoints(path)
-    assert kp.format == "lfm-json" and kp.shape == (4, 1, 3) and kp.joints == ["a", "b", "c"] and kp.fps == 30
-    assert np.isnan(kp.points[1, 0, 2]).all() and kp.confidence[2, 0, 0] == pytest.approx(0.2)
-    path.write_text(json.dumps({"keypoints": pts}))
-    assert read_keypoints(path).rig is None
-
-
-def test_coco_openpose_dlc_sleap_readers(tmp_path, rng):
-    coco = get_rig("coco_17")
-    # COCO: image 1 has two people, image 2 one; visibility 0 = missing
-    kps = lambda: [v for x, y in frames(rng, 1)[0] for v in (x, y, 2)]  # noqa: E731
-    anns = [{"id": k, "image_id": img, "category_id": 1, "keypoints": kps()} for k, img in enumerate([1, 1, 2])]
-    anns[2]["keypoints"][0:3] = [0, 0, 0]
-    (tmp_path / "coco.json").write_text(
-        json.dumps(
-            {
-                "images": [{"id": 1, "width": 640, "height": 480}],
-                "annotations": anns,
-                "categories": [{"id": 1, "name": "person", "keypoints": list(coco.joints)}],
-            }
-        )
-    )
-    kp = read_keypoints(tmp_path / "coco.json")
-    assert kp.format == "coco" and kp.shape == (2, 2, 17) and kp.rig.name == "coco_17"
-    assert np.isnan(kp.points[1, 0, 0]).all() and np.isnan(kp.points[1, 1]).all() and kp.image_size == (640, 480)
-    # OpenPose: a folder of per-frame files, BODY_25
-    op = tmp_path / "openpose"
-    op.mkdir()
-    for t in range(3):
-        people = [{"pose_keypoints_2d": [v for x, y in frames(rng, 1, 25)[0] for v in (x, y, 0.9)]}]
-        (op / f"clip_{t:012d}_keypoints.json").write_text(json.dumps({"version": 1.3, "people": people}))
-    kp = read_keypoints(op)
-    assert kp.format == "openpose" and kp.shape == (3, 1, 25) and kp.rig.name == "openpose_body25"
-    # DeepLabCut CSV, multi-animal
-    header = [
-        ["scorer"] + ["DLC"] * 12,
-        ["individuals"] + ["m1"] * 6 + ["m2"] * 6,
-        ["bodyparts"] + ["snout"] * 3 + ["tail"] * 3 + ["snout"] * 3 + ["tail"] * 3,
-        ["coords"] + ["x", "y", "likelihood"] * 4,
-    ]
-    rows = [[str(t)] + [f"{v:.2f}" for v in rng.uniform(0, 1, 12)] for t in range(5)]
-    rows[2][1] = ""  # a missing x
-    (tmp_path / "dlc.csv").write_text("\n".join(",".join(r) for r in header + rows))
-    kp = read_keypoints(tmp_path / "dlc.csv")
-    assert kp.format == "dlc" and kp.shape == (5, 2, 2) and kp.joints == ["snout", "tail"]
-    assert kp.individuals == ["m1", "m2"] and np.isnan(kp.points[2, 0, 0]).all()
-    # SLEAP analysis file
-    tracks = rng.uniform(0, 500, (2, 2, 4, 6))
-    tracks[0, :, 1, 3] = np.nan
-    with h5py.File(tmp_path / "sleap.h5", "w") as f:
-        f["tracks"] = tracks
-        f["node_names"] = np.array([b"head", b"thorax", b"abdomen", b"wing"])
-        f["track_names"] = np.array([b"fly1", b"fly2"])
-        f["edge_inds"] = np.array([[0, 1], [1, 2], [1, 3]])
-    kp = read_keypoints(tmp_path / "sleap.h5")
-    assert kp.format == "sleap" and kp.shape == (6, 2, 4) and kp.individuals == ["fly1", "fly2"]
-    assert kp.rig is not None and len(kp.rig.edges) == 3 and np.isnan(kp.points[3, 0, 1]).all()
 
 
 def test_lift_cli_writes_xarray_readable_output(cli, ckpt, tmp_path, rng):
     xr = pytest.importorskip("xarray")
-    pts = frames(rng).tolist()
+    pts = rng.uniform(100, 600, (12, 17, 2)).tolist()
     pts[4] = [None] * 17
     (tmp_path / "walk.json").write_text(json.dumps({"keypoints": pts, "rig": "h36m_17", "fps": 25}))
     for model in ckpt:
@@ -153,7 +66,7 @@ def test_render_gif_from_a_lift_and_png_from_a_dataset(cli, ckpt, tmp_path, rng)
     from lfmcli.data.format import DatasetWriter
     from lfmcli.sequence import Sequence
 
-    pts = frames(rng, 6).tolist()
+    pts = rng.uniform(100, 600, (6, 17, 2)).tolist()
     (tmp_path / "k.json").write_text(json.dumps({"keypoints": pts, "rig": "h36m_17"}))
     assert cli("lift", tmp_path / "k.json", "-o", tmp_path / "k.h5", "--checkpoint", ckpt[0]).exit_code == 0
     r = cli("render", tmp_path / "k.h5", "-o", tmp_path / "k.gif")
@@ -181,21 +94,6 @@ def test_render_gif_from_a_lift_and_png_from_a_dataset(cli, ckpt, tmp_path, rng)
     assert r.exit_code == 1 and ".gif" in r.stderr and not (tmp_path / "k.bmp").exists()
 
 
-def test_also_json_and_c3d(cli, ckpt, tmp_path, rng):
-    ezc3d = pytest.importorskip("ezc3d")
-    pts = frames(rng, 5).tolist()
-    pts[2][3] = None
-    (tmp_path / "in.json").write_text(json.dumps({"keypoints": pts, "rig": "h36m_17", "fps": 50}))
-    out = tmp_path / "res.h5"
-    r = cli("lift", tmp_path / "in.json", "-o", out, "--checkpoint", ckpt[0], "--also", "json", "--also", "c3d")
-    assert r.exit_code == 0, r.output
-    doc = json.loads(out.with_suffix(".json").read_text())
-    assert len(doc["position"]) == 5 and doc["position"][2][0][3] is None and len(doc["position"][0][0][0]) == 3
-    c3d = ezc3d.c3d(str(out.with_suffix(".c3d")))
-    assert c3d["data"]["points"].shape == (4, 17, 5) and c3d["parameters"]["POINT"]["RATE"]["value"][0] == 50
-    assert c3d["parameters"]["POINT"]["LABELS"]["value"][:2] == ["hip", "r_hip"]
-
-
 def test_min_confidence_hides_points(tmp_path, ckpt):
     from lfmcli.checkpoint import load_checkpoint
     from lfmcli.lift import lift_keypoints
@@ -206,3 +104,50 @@ def test_min_confidence_hides_points(tmp_path, ckpt):
     lifted = lift_keypoints(kp, load_checkpoint(ckpt[0]), min_confidence=0.5)
     assert not lifted.visible[:, 0, 0].any() and lifted.visible[:, 0, 1:].all()
     assert np.isnan(lifted.position[:, 0, 0]).all() and np.isfinite(lifted.position[:, 0, 1:]).all()
+
+
+def test_lift_file_is_what_the_command_does(tmp_path, ckpt, rng):
+    from lfmcli.io.results import read_result
+    from lfmcli.lift import lift_file
+
+    pts = rng.uniform(100, 600, (20, 17, 2)).tolist()
+    (tmp_path / "in.json").write_text(json.dumps({"keypoints": pts, "rig": "h36m_17", "fps": 30}))
+    done = lift_file(tmp_path / "in.json", tmp_path / "out.h5", checkpoint=ckpt[1], also=["npz"], device="cpu")
+    assert done.checkpoint.kind == "spacetime" and done.written == [tmp_path / "out.h5", tmp_path / "out.npz"]
+    kp, lifted, attrs = read_result(tmp_path / "out.h5")
+    np.testing.assert_array_equal(lifted.position, done.lifted.position)
+    assert attrs["checkpoint_sha256"] == done.checkpoint.sha256 and "--also npz" in attrs["command"]
+    with pytest.raises(LfmError, match="--also 'h5'"):
+        lift_file(tmp_path / "in.json", tmp_path / "o.h5", checkpoint=ckpt[0], also=["h5"])
+
+
+def test_one_lifter_for_both_kinds(ckpt, rng):
+    """A single-frame model lifts clips frame by frame; the space-time model lifts overlapping windows that cover
+    every frame; the window comes from the checkpoint (or the one default)."""
+    from lfmcli.checkpoint import load_checkpoint
+    from lfmcli.config import DEFAULT_WINDOW
+    from lfmcli.keypoints import Keypoints2D
+    from lfmcli.lift import lift_keypoints
+
+    frame, st = load_checkpoint(ckpt[0]), load_checkpoint(ckpt[1])
+    assert (frame.window, st.window) == (8, 8) and not frame.model.temporal and st.model.temporal
+    frame.info.pop("window")
+    assert frame.window == DEFAULT_WINDOW
+    rig = get_rig("h36m_17")
+    pts = rng.uniform(100, 600, (19, 2, 17, 2)).astype(np.float32)
+    kp = Keypoints2D(pts, np.ones(pts.shape[:3], np.float32), list(rig.joints), rig, ["0", "1"], fps=30.0)
+    adjacency = torch.as_tensor(rig.adjacency())[None]
+    with torch.no_grad():
+        for i in range(2):
+            x = torch.as_tensor(pts[:, i])
+            alone = frame.model(
+                x,
+                torch.ones(19, 17, dtype=torch.bool),
+                torch.ones(19, 17, dtype=torch.bool),
+                adjacency.expand(19, 17, 17),
+            )
+            np.testing.assert_allclose(lift_keypoints(kp, frame).position[:, i], alone.numpy(), atol=1e-5)
+    # batching the windows does not change the space-time result
+    whole = lift_keypoints(kp, st).position
+    np.testing.assert_allclose(lift_keypoints(kp, st, batch_frames=8).position, whole, atol=1e-5)
+    assert np.isfinite(whole).all()
