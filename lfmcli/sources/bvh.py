@@ -160,7 +160,10 @@ def bvh_positions(m: BvhMotion, fps: float | None = None, end_sites: bool = Fals
     out = np.zeros((F, J, 3))
     for j in range(J):  # parents precede children in a BVH hierarchy
         p = m.parents[j]
-        local = m.offsets[j] + positions[:, j]
+        # a position channel replaces that axis of the joint's OFFSET (MotionBuilder and Bandai-Namco exports put
+        # them on every joint); it is not added to it
+        moved = np.array([POSITIONS[a] in m.channels[j] for a in range(3)])
+        local = np.where(moved, positions[:, j], m.offsets[j])
         if p < 0:
             world[j] = rotations[j]
             out[:, j] = local

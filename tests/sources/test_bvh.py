@@ -96,3 +96,20 @@ def test_cmu_bvh_import_matches_the_cmu_npz_scale(cli, tmp_path, shared_data):
     names = list(npz["joint_names"])
     ref = np.linalg.norm(npz["points3d"][:, names.index("ltibia")] - npz["points3d"][:, names.index("lfemur")], axis=-1)
     assert femur == pytest.approx(ref.mean(), rel=0.15)
+
+
+def test_position_channels_replace_the_offset(tmp_path):
+    """MotionBuilder-style files give every joint position channels: they stand for its OFFSET, axis by axis."""
+    text = BVH.replace(
+        "CHANNELS 3 Zrotation Xrotation Yrotation",
+        "CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation",
+    )
+    path = tmp_path / "mb.bvh"
+    rows = ["1 2 3 0 0 0  0 -2 0 0 0 0  0 0 0", "0 0 0 0 0 0  0 -4 0 0 0 0  0 0 0", "0 0 0 0 0 0  0 -1 0 0 0 0  0 0 0"]
+    path.write_text(text + "\n".join(rows) + "\n")
+    pos = bvh_positions(parse_bvh(path), end_sites=True)
+    np.testing.assert_allclose(pos[0, 0], [1, 2, 3])  # the root stands where its channels say
+    np.testing.assert_allclose(
+        pos[:, 1] - pos[:, 0], [[0, -2, 0], [0, -4, 0], [0, -1, 0]]
+    )  # the knee: channels, not 2x offset
+    np.testing.assert_allclose(pos[:, 2] - pos[:, 1], [[0, -3, 0]] * 3)  # the end site keeps its offset
