@@ -71,6 +71,48 @@ def check_kind(kind: str, flag: str = "--model") -> str:
 
 
 @dataclass
+class AugmentConfig:
+    """Augmentations aimed at unseen skeletons, proportions, cameras and detectors (lfmcli/data/augment.py). Each
+    probability is the share of training items it touches; 0 turns it off."""
+
+    reproject: float = 0.0  # share of items seen through a new random camera
+    elevation_deg: list[float] = field(default_factory=lambda: [-30.0, 70.0])  # camera height, below to high above
+    roll_deg: float = 10.0  # camera roll, +-
+    distance: list[float] = field(default_factory=lambda: [1.5, 20.0])  # in object sizes (log-uniform)
+    weak_projection: float = 0.1  # share of re-projected items with weak perspective (one depth per frame)
+    morph: float = 0.0  # share of items whose limbs are rescaled (and re-projected)
+    morph_range: list[float] = field(default_factory=lambda: [0.5, 2.0])  # factor per limb, mirrored limbs alike
+    drop_joints: float = 0.0  # share of items reduced to a random sub-skeleton (single joints or whole limbs)
+    drop_max: float = 0.5  # at most this share of an item's joints dropped
+    virtual_joints: float = 0.0  # share of items given extra joints along their bones (and re-projected)
+    virtual_max: int = 3  # at most this many extra joints per item
+    noise_2d: float = 0.0  # Gaussian 2D noise, sigma up to this share of the 2D size
+    outliers_2d: float = 0.0  # share of visible 2D points thrown somewhere near the object
+
+    def __post_init__(self):
+        shares = ("reproject", "weak_projection", "morph", "drop_joints", "drop_max", "virtual_joints", "outliers_2d")
+        for name in shares:
+            if not 0 <= getattr(self, name) <= 1:
+                raise LfmError(f"config key 'data.augment.{name}' is a share between 0 and 1")
+        for name in ("elevation_deg", "distance", "morph_range"):
+            low, high = _pair(getattr(self, name), name)
+            if name != "elevation_deg" and not 0 < low <= high:
+                raise LfmError(f"config key 'data.augment.{name}' takes two positive numbers, low then high")
+        if self.virtual_max < 1 or self.noise_2d < 0 or self.roll_deg < 0:
+            raise LfmError("data.augment: virtual_max is at least 1; noise_2d and roll_deg are not negative")
+
+    @property
+    def active(self) -> bool:
+        return any((self.reproject, self.morph, self.drop_joints, self.virtual_joints, self.noise_2d, self.outliers_2d))
+
+
+def _pair(value: list[float], name: str) -> tuple[float, float]:
+    if len(value) != 2 or value[0] > value[1]:
+        raise LfmError(f"config key 'data.augment.{name}' takes [low, high], not {value!r}")
+    return value[0], value[1]
+
+
+@dataclass
 class DataConfig:
     paths: list[str] = field(default_factory=list)  # dataset files
     categories: list[str] | None = None  # train on these categories only (None: all)
@@ -80,6 +122,7 @@ class DataConfig:
     balance_categories: bool = True  # equal sampling weight per category
     rotate_2d: float = 0.0  # random in-plane rotation of the 2D, +-degrees
     scale_2d: float = 0.0  # random scaling of the 2D, 1 +- this
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     val_split: str = "val"
 
 
@@ -263,7 +306,8 @@ def _coerce(value, kind, key: str):
     if kind is str and isinstance(value, str):
         return value
     if typing.get_origin(kind) is list and isinstance(value, list | tuple):
-        return [str(v) for v in value]
+        (item,) = typing.get_args(kind)
+        return [str(v) if item is str else _coerce(v, item, key) for v in value]
     names = {int: "an integer", float: "a number", bool: "true or false", str: "a text"}
     wanted = names.get(kind, "a list")
     raise LfmError(f"config key {key!r} takes {wanted}, not {value!r}")

@@ -25,6 +25,7 @@ import torch
 from . import __version__
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import RunConfig
+from .data.augment import augment
 from .data.dataset import Batch, SampleBank, occlude, rotate_scale_2d
 from .devices import resolve_device
 from .errors import LfmError
@@ -122,6 +123,7 @@ class Trainer:
             batch = bank.windows(chosen, starts, d.window)
         else:
             batch = bank.frames(self.rng.choice(bank.num_samples, B, p=self._frame_weights))
+        batch = augment(batch, d.augment, self.rng)
         batch = occlude(batch, d.occlusion, self.rng)
         return rotate_scale_2d(batch, d.rotate_2d, d.scale_2d, self.rng)
 

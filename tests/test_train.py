@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -173,3 +174,14 @@ def test_spacetime_model_starts_from_a_single_frame_checkpoint(cli, zoo, tmp_pat
     other = RunConfig.resolve("lfm", "small", None, FAST + [f"training.init={ckpt}"], [zoo])
     with pytest.raises(LfmError, match="weights fit this model"):
         Trainer(other, tmp_path / "other")
+
+
+@pytest.mark.parametrize("kind", ["lfm", "spacetime"])
+def test_training_with_every_augmentation(zoo, tmp_path, kind):
+    sets = FAST + ["training.epochs=1"]
+    sets += [f"data.augment.{k}=0.5" for k in ("reproject", "morph", "drop_joints", "virtual_joints", "outliers_2d")]
+    sets += ["data.augment.noise_2d=0.02"]
+    trainer = Trainer(RunConfig.resolve(kind, "tiny", None, sets, [zoo]), tmp_path / kind)
+    batch = trainer._train_batch()
+    assert batch.points2d.shape[-2] == batch.exists.shape[1] > trainer.train_bank.max_joints  # virtual joints
+    assert len(trainer.fit()) == 1 and np.isfinite(trainer.best)

@@ -28,6 +28,8 @@ class Batch:
     target: torch.Tensor  # (B, J, 3) / (B, T, J, 3) camera-frame 3D
     has_3d: torch.Tensor  # (B, J) / (B, T, J) bool: where the target counts
     category: torch.Tensor  # (B,) int index into SampleBank.categories
+    parents: torch.Tensor  # (B, J) int: each joint's parent in the rig's tree, -1 for a root, padding or no tree
+    mirror: torch.Tensor  # (B, J) int: each joint's left/right mirror joint (itself when it has none)
 
     def to(self, device) -> Batch:
         return Batch(**{f.name: getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)})
@@ -42,6 +44,17 @@ class _Group:
     points2d: np.ndarray  # (M, J, 2)
     visible: np.ndarray  # (M, J)
     target: np.ndarray  # (M, J, 3) camera frame
+
+    @property
+    def parents(self) -> np.ndarray:
+        return np.array(self.rig.parents if self.rig.parents is not None else [-1] * self.rig.num_joints)
+
+    @property
+    def mirror(self) -> np.ndarray:
+        m = np.arange(self.rig.num_joints)
+        for a, b in self.rig.symmetry:
+            m[a], m[b] = b, a
+        return m
 
 
 class SampleBank:
@@ -141,6 +154,8 @@ class SampleBank:
             np.zeros((B, J, J), bool),
             np.full((*lead, 3), np.nan, np.float32),
             np.zeros(B, np.int64),
+            np.full((B, J), -1, np.int64),
+            np.broadcast_to(np.arange(J), (B, J)).copy(),
         )
 
     def frames(self, samples: np.ndarray) -> Batch:
@@ -149,7 +164,7 @@ class SampleBank:
         rows = self.sample_row[samples]
         groups = self.view_group[views]
         J = max(self.groups[self.group_names[g]].rig.num_joints for g in np.unique(groups))
-        uv, vis, exists, adj, xyz, cat = self._empty(len(samples), J, None)
+        uv, vis, exists, adj, xyz, cat, parents, mirror = self._empty(len(samples), J, None)
         for g in np.unique(groups):
             at = np.flatnonzero(groups == g)
             grp = self.groups[self.group_names[g]]
@@ -157,15 +172,16 @@ class SampleBank:
             uv[at, :n], vis[at, :n], xyz[at, :n] = grp.points2d[rows[at]], grp.visible[rows[at]], grp.target[rows[at]]
             exists[at, :n] = True
             adj[at, :n, :n] = self.adjacency[grp.rig.name]
+            parents[at, :n], mirror[at, :n] = grp.parents, grp.mirror
         cat[:] = self.view_category[views]
-        return _batch(uv, vis, exists, adj, xyz, cat)
+        return _batch(uv, vis, exists, adj, xyz, cat, parents, mirror)
 
     def windows(self, views: np.ndarray, starts: np.ndarray, length: int) -> Batch:
         """A padded batch of ``length``-frame windows: frames start..start+length-1 of each view (frames past the
         end of a view are padding: nothing visible, no target)."""
         groups = self.view_group[views]
         J = max(self.groups[self.group_names[g]].rig.num_joints for g in np.unique(groups))
-        uv, vis, exists, adj, xyz, cat = self._empty(len(views), J, length)
+        uv, vis, exists, adj, xyz, cat, parents, mirror = self._empty(len(views), J, length)
         steps = np.arange(length)
         for g in np.unique(groups):
             at = np.flatnonzero(groups == g)
@@ -178,11 +194,12 @@ class SampleBank:
             xyz[at, :, :n] = np.where(inside[..., None, None], grp.target[rows], np.nan)
             exists[at, :n] = True
             adj[at, :n, :n] = self.adjacency[grp.rig.name]
+            parents[at, :n], mirror[at, :n] = grp.parents, grp.mirror
         cat[:] = self.view_category[views]
-        return _batch(uv, vis, exists, adj, xyz, cat)
+        return _batch(uv, vis, exists, adj, xyz, cat, parents, mirror)
 
 
-def _batch(uv, vis, exists, adj, xyz, cat) -> Batch:
+def _batch(uv, vis, exists, adj, xyz, cat, parents, mirror) -> Batch:
     has_3d = np.isfinite(xyz).all(-1) & (exists if uv.ndim == 3 else exists[:, None])
     return Batch(
         points2d=torch.from_numpy(uv),
@@ -192,6 +209,8 @@ def _batch(uv, vis, exists, adj, xyz, cat) -> Batch:
         target=torch.from_numpy(xyz),
         has_3d=torch.from_numpy(has_3d),
         category=torch.from_numpy(cat),
+        parents=torch.from_numpy(parents),
+        mirror=torch.from_numpy(mirror),
     )
 
 
