@@ -49,7 +49,7 @@ def evaluate(
     checkpoint: str | Path,
     paths: Seq[str | Path],
     metrics: Seq[str] = DEFAULT_METRICS,
-    split: str = "test",
+    split: str | None = "test",
     occlusion: float = 0.0,
     categories: Seq[str] | None = None,
     exclude: Seq[str] = (),
@@ -61,7 +61,8 @@ def evaluate(
     batch_frames: int = 2048,
     advance: Callable[[int], None] | None = None,
 ) -> dict:
-    """{"overall": {metric: value}, "categories": {name: {metric: value, "frames": n}}, ...}; with ``baseline`` also
+    """Metrics of ``checkpoint`` on ``split`` of ``paths`` (None: every split):
+    {"overall": {metric: value}, "categories": {name: {metric: value, "frames": n}}, ...}; with ``baseline`` also
     "baseline" (the same for the z = 0 lift), with ``per_sequence`` also "sequences", and "notes" on metrics that
     could not be computed."""
     chosen = [get_metric(m) for m in metrics]
@@ -69,7 +70,8 @@ def evaluate(
         raise LfmError("--occlude must be a ratio in [0, 1)")
     if window is not None and window < 1:
         raise LfmError(f"--window {window}: give at least 1 frame")
-    _check_split(paths, split)
+    if split is not None:
+        _check_split(paths, split)
     device = resolve_device(device)
     ckpt = load_checkpoint(checkpoint, device)
     window = window or ckpt.window
