@@ -42,7 +42,10 @@ def lift_keypoints(
     empty = ~visible.any(-1)  # (T, I)
     out[~visible] = np.nan  # only joints that were seen get a position
     out[empty] = np.nan
-    notes = [] if kp.rig is not None else ["no rig is known for these joints: the model attended without graph edges"]
+    notes = []
+    if kp.rig is None or not kp.rig.edges:
+        known = "no rig is known for these joints" if kp.rig is None else f"rig {kp.rig.name!r} has no edges"
+        notes.append(f"{known}: the model attended without graph edges")
     return Lifted(position=out, visible=visible, empty_frames=int(empty.sum()), notes=notes)
 
 

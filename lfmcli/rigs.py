@@ -156,7 +156,7 @@ class Rig:
             if frozenset((a, b)) in seen:
                 raise fail(f"edge [{joints[a]}, {joints[b]}] is listed twice")
             seen.add(frozenset((a, b)))
-        if len(joints) > 1:
+        if edges:  # joint names without edges make a rig without a graph: the model attends globally only
             _check_connected(joints, edges, fail)
         symmetry = pairs("symmetry")
         parents = _parents(d, joints, index, edges, fail)

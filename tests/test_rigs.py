@@ -213,3 +213,8 @@ def test_rigs_cli(cli, tmp_path):
     assert r.exit_code == 1
     assert "bad.yaml" in r.stderr and "not connected" in r.stderr and "Traceback" not in r.output
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_joint_names_without_edges_are_a_rig_without_a_graph():
+    rig = Rig.from_dict({"name": "loose", "joints": ["a", "b", "c"]})
+    assert rig.edges == () and (rig.adjacency() == np.eye(3, dtype=bool)).all()
