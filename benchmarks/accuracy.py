@@ -75,7 +75,7 @@ def build_data(out: Path) -> dict[str, Path]:
     bandai = [p for p in planned if p.name.startswith("human_bandai/") and split[p.name] == "test"]
     write_dataset(files["bandai"], bandai, views=2, seed=1)
     for name, folder, scale in (("bvh", "bvh_cmu", None), ("bandai_bvh", "bvh_bandai", 0.01)):
-        transfer = bvh.plan([SHARED / folder], scale=scale, fps=30)
+        transfer = bvh.plan([SHARED / folder], scale=scale, fps=30).sequences
         for p in transfer:
             p.split = "test"
         files[name] = out / f"{name}.h5"

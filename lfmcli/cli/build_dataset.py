@@ -66,6 +66,8 @@ def _build(
         )
     if summary["refinement"]:
         _print_refinement(summary["refinement"])
+    for note in summary["notes"]:
+        err.print(f"[yellow]note:[/] {note}")
     for name, problem in summary["skipped"]:
         err.print(f"[yellow]skipped[/] {name}: {problem}")
     table = Table(
@@ -104,7 +106,7 @@ def bvh(
     paths: list[Path] = typer.Argument(..., help="BVH files or folders (searched recursively)."),
     output: Path = OUTPUT,
     scale: float = typer.Option(
-        None, "--scale", help="Metres per BVH unit [default: CMU unit for CMU skeletons, else 1]."
+        None, "--scale", help="Metres per BVH unit [default: CMU units for CMU joint names, else guessed from size]."
     ),
     fps: float = typer.Option(None, "--fps", help="Resample to this frame rate (default: keep the file's)."),
     end_sites: bool = typer.Option(False, "--end-sites", help="Keep End Site points as joints."),

@@ -47,6 +47,7 @@ class Plan:
     attrs: dict = field(default_factory=dict)  # extra attributes of the dataset file
     refinement: list[dict] = field(default_factory=list)  # bone refinement, a row per sequence (mesh sources)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # inputs left out while planning, with the problem
+    notes: list[str] = field(default_factory=list)  # what the source assumed (units, say), for the user to read
 
 
 @dataclass(frozen=True)

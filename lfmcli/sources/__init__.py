@@ -28,7 +28,8 @@ def build_dataset(
 ) -> dict:
     """Build the dataset file ``output`` from ``paths`` through the source ``source`` with its ``options`` (the
     fields of its options dataclass). Sources that generate data draw from ``seed`` as the random cameras do.
-    Returns the file's summary (`DatasetFile.info`) with "skipped" inputs and, for mesh sources, "refinement"."""
+    Returns the file's summary (`DatasetFile.info`) with "skipped" inputs, the source's "notes" (what it assumed)
+    and, for mesh sources, "refinement"."""
     if source not in SOURCES:
         raise LfmError(f"unknown source {source!r}; choose from {', '.join(SOURCES)}")
     src, paths, output = SOURCES[source], [Path(p) for p in paths], Path(output)
@@ -55,4 +56,5 @@ def build_dataset(
     )
     summary["skipped"] = plan.skipped + summary["skipped"]
     summary["refinement"] = plan.refinement
+    summary["notes"] = plan.notes
     return summary

@@ -189,26 +189,46 @@ def bvh_rig(m: BvhMotion, end_sites: bool = False) -> Rig:
     )
 
 
-def default_scale(m: BvhMotion) -> float:
-    return CMU_UNIT if {"LHipJoint", "RHipJoint"} <= set(m.names) else 1.0
+UNITS = (("metres", 1.0), ("centimetres", 0.01), ("millimetres", 0.001), ("inches", 0.0254))
+HUMAN_SIZE = (0.9, 2.4)  # metres from the lowest to the highest joint of a person, standing or moving
+
+
+def guess_scale(m: BvhMotion, path: Path, category: str = "human") -> tuple[float, str]:
+    """Metres per file unit, and a note that says how it was chosen: CMU units for CMU joint names; for a human,
+    the unit that gives a human size; else metres, with a warning."""
+    if {"LHipJoint", "RHipJoint"} <= set(m.names):
+        return CMU_UNIT, f"{path}: CMU length units (CMU joint names)"
+    first = bvh_positions(BvhMotion(m.names, m.parents, m.offsets, m.channels, m.end_site, m.frame_time, m.values[:1]))
+    size = float((np.nanmax(first[0], 0) - np.nanmin(first[0], 0)).max())
+    if category == "human":
+        for unit, scale in UNITS:
+            if HUMAN_SIZE[0] <= size * scale <= HUMAN_SIZE[1]:
+                return scale, f"{path}: units taken as {unit} (its joints span {size * scale:.2f} m); --scale overrides"
+    return 1.0, (
+        f"{path}: warning: units taken as metres, so the {category} is {size:.3g} m across; give --scale "
+        "(metres per file unit) if that is wrong"
+    )
 
 
 def plan(
     paths, scale: float | None = None, fps: float | None = None, end_sites: bool = False, category: str = "human"
-) -> list[Planned]:
-    """One sequence per BVH file."""
-    planned = []
+) -> Plan:
+    """One sequence per BVH file; without ``scale`` each file's unit is guessed (`guess_scale`) and noted."""
+    planned, notes = [], []
     for path, root in find_files(paths, ".bvh"):
         name = path.relative_to(root).with_suffix("").as_posix()
+        file_scale = scale
+        if file_scale is None:
+            file_scale, note = guess_scale(parse_bvh(path), path, category)
+            notes.append(note)
 
-        def load(path=path, name=name) -> Sequence:
+        def load(path=path, name=name, file_scale=file_scale) -> Sequence:
             m = parse_bvh(path)
-            points = bvh_positions(m, fps=fps, end_sites=end_sites) * (default_scale(m) if scale is None else scale)
             return Sequence(
                 name=name,
                 category=category,
                 rig=bvh_rig(m, end_sites),
-                points3d=points.astype(np.float32),
+                points3d=(bvh_positions(m, fps=fps, end_sites=end_sites) * file_scale).astype(np.float32),
                 fps=float(fps or m.fps),
                 up_axis="y",
                 units="m",
@@ -216,12 +236,12 @@ def plan(
             )
 
         planned.append(Planned(name, category, load))
-    return planned
+    return Plan(planned, notes=notes)
 
 
 @dataclass
 class BvhOptions:
-    scale: float | None = None  # metres per BVH unit (None: the CMU unit for CMU skeletons, else 1)
+    scale: float | None = None  # metres per BVH unit (None: guessed from joint names and size, and said)
     fps: float | None = None  # resample to this frame rate (None: keep the file's)
     end_sites: bool = False  # keep End Site points as joints
     category: str = "human"
@@ -235,4 +255,4 @@ class BvhOptions:
 
 @source("bvh", "BVH motion capture of any skeleton, through forward kinematics", BvhOptions)
 def _plan_source(paths: list[Path], options: BvhOptions, progress=None) -> Plan:
-    return Plan(plan(paths, options.scale, options.fps, options.end_sites, options.category))
+    return plan(paths, options.scale, options.fps, options.end_sites, options.category)

@@ -113,3 +113,18 @@ def test_position_channels_replace_the_offset(tmp_path):
         pos[:, 1] - pos[:, 0], [[0, -2, 0], [0, -4, 0], [0, -1, 0]]
     )  # the knee: channels, not 2x offset
     np.testing.assert_allclose(pos[:, 2] - pos[:, 1], [[0, -3, 0]] * 3)  # the end site keeps its offset
+
+
+def test_units_are_guessed_from_names_and_size_and_said(shared_data):
+    from lfmcli.sources.bvh import CMU_UNIT, plan
+
+    fixtures = shared_data.parent / "fixtures" / "real" / "bvh"
+    files = [fixtures / "fairmotion__01_01.bvh", fixtures / "pymo__AV_8Walk_Meredith_HVHA_Rep1.bvh"]
+    files.append(shared_data / "bvh_bandai" / "dataset-1_run_normal_001.bvh")
+    notes = plan(files).notes
+    assert "CMU length units" in notes[0] and "inches" in notes[1] and "centimetres" in notes[2]
+    people = [p.load().points3d for p in plan(files).sequences]
+    for points in people:
+        span = np.nanmax(points[0], 0) - np.nanmin(points[0], 0)
+        assert 0.9 < span.max() < 2.4  # every one a person, not a 55 m giant
+    assert plan(files[:1], scale=CMU_UNIT).notes == []
