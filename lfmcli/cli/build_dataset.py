@@ -106,7 +106,7 @@ def bvh(
     paths: list[Path] = typer.Argument(..., help="BVH files or folders (searched recursively)."),
     output: Path = OUTPUT,
     scale: float = typer.Option(
-        None, "--scale", help="Metres per BVH unit [default: CMU units for CMU joint names, else guessed from size]."
+        None, "--scale", help="Metres per BVH unit (default: CMU units for CMU joint names, else guessed from size)."
     ),
     fps: float = typer.Option(None, "--fps", help="Resample to this frame rate (default: keep the file's)."),
     end_sites: bool = typer.Option(False, "--end-sites", help="Keep End Site points as joints."),

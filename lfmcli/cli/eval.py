@@ -24,7 +24,7 @@ def eval_(
     exclude: str = typer.Option("", "--exclude-categories", help="Leave these categories out (comma-separated)."),
     baseline: str = typer.Option(None, "--baseline", help="flat: also report the z = 0 lift, for reference."),
     per_sequence: bool = typer.Option(False, "--per-sequence", help="Also report every sequence (and view)."),
-    window: int = typer.Option(None, "--window", help="Clip length for sequence metrics [default: the model's]."),
+    window: int = typer.Option(None, "--window", help="Clip length for sequence metrics (default: the model's)."),
     seed: int = typer.Option(0, "--seed", help="Seed of --occlude."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object to stdout."),

@@ -16,8 +16,8 @@ ALSO = ", ".join(w for w in WRITERS if w != "h5")
 def lift(
     input: Path = typer.Argument(..., help="2D keypoints: " + "; ".join(r.description for r in READERS.values()) + "."),
     output: Path = typer.Option(..., "-o", "--output", help="The result HDF5 file (opens in xarray, h5py)."),
-    fmt: str = typer.Option(None, "--format", help=f"{', '.join(READERS)} [default: detected]."),
-    checkpoint: Path = typer.Option(None, "--checkpoint", help="Model checkpoint [default: a packaged model]."),
+    fmt: str = typer.Option(None, "--format", help=f"{', '.join(READERS)} (default: detected)."),
+    checkpoint: Path = typer.Option(None, "--checkpoint", help="Model checkpoint (default: a packaged model)."),
     model_kind: str = typer.Option(
         "lfm",
         "--model",
