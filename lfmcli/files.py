@@ -33,6 +33,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+def check_not_input(output: str | Path, inputs: Iterable[str | Path], into_folders: bool = False) -> None:
+    """Refuse an ``output`` that would replace an input: a file given as input, or an existing file inside a folder
+    given as input; with ``into_folders``, any path inside such a folder (where a reader would take it for input)."""
+    target = Path(output).resolve()
+    for given in map(Path, inputs):
+        given = given.resolve()
+        inside = given.is_dir() and given in target.parents and (into_folders or target.exists())
+        if target == given or inside:
+            raise LfmError("would overwrite the input; choose another --output name", output)
+
+
 def find_files(paths: Iterable[str | Path], suffix: str) -> list[tuple[Path, Path]]:
     """(file, root) pairs: files given directly, and files with ``suffix`` found recursively in folders."""
     paths = list(paths)

@@ -20,6 +20,7 @@ from .checkpoint import Checkpoint, default_checkpoint, load_checkpoint
 from .config import check_kind
 from .devices import resolve_device
 from .errors import LfmError
+from .files import check_not_input
 from .io.readers import read_keypoints
 from .io.results import WRITERS, write_result
 from .keypoints import Keypoints2D, Lifted
@@ -99,10 +100,8 @@ def lift_file(
     for f in also:
         if f not in WRITERS or f == "h5":
             raise LfmError(f"--also {f!r}: choose {', '.join(w for w in WRITERS if w != 'h5')}")
-    targets = [output] + [output.with_suffix(f".{f}") for f in also]
-    for target in targets:
-        if target.resolve() == input.resolve() or input.resolve() in target.resolve().parents:
-            raise LfmError("would overwrite the input; choose another --output name", target)
+    for target in [output] + [output.with_suffix(f".{f}") for f in also]:
+        check_not_input(target, [input], into_folders=True)  # an OpenPose folder would read a new .json next time
     kp = read_keypoints(input, fmt)
     if rig is not None:
         kp.rig = get_rig(rig)

@@ -9,7 +9,7 @@ import numpy as np
 from scipy.sparse.csgraph import shortest_path
 
 from .errors import LfmError
-from .files import atomic_path
+from .files import atomic_path, check_not_input
 from .rigs import Rig
 
 
@@ -197,6 +197,7 @@ def render_file(
     import h5py
 
     input = Path(input)
+    check_not_input(output, [input])
     if max_frames < 1:
         raise LfmError(f"--max-frames {max_frames}: draw at least 1 frame")
     if not fps > 0:

@@ -151,3 +151,9 @@ def test_one_lifter_for_both_kinds(ckpt, rng):
     whole = lift_keypoints(kp, st).position
     np.testing.assert_allclose(lift_keypoints(kp, st, batch_frames=8).position, whole, atol=1e-5)
     assert np.isfinite(whole).all()
+
+
+def test_render_never_writes_over_its_input(cli, tmp_path):
+    (tmp_path / "r.h5").write_bytes(b"keep")
+    r = cli("render", tmp_path / "r.h5", "-o", tmp_path / "r.h5")
+    assert r.exit_code == 1 and "overwrite the input" in r.stderr and (tmp_path / "r.h5").read_bytes() == b"keep"

@@ -8,6 +8,7 @@ about that frame's vertical axis, raised or lowered, rolled, and placed from clo
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 
@@ -88,8 +89,13 @@ class _Clips:
         )
 
 
-def _depth_order(parents: np.ndarray) -> list[int]:
+def _depth_order(parents: np.ndarray) -> tuple[int, ...]:
     """Joints with parents before children (parents: -1 for roots; a cycle never reaches the list)."""
+    return _order(tuple(int(p) for p in parents))
+
+
+@functools.lru_cache(maxsize=256)  # a few rigs per run, asked again for every item of every batch
+def _order(parents: tuple[int, ...]) -> tuple[int, ...]:
     order, placed = [], set()
     todo = list(range(len(parents)))
     while todo:
@@ -100,7 +106,7 @@ def _depth_order(parents: np.ndarray) -> list[int]:
         order += ready
         placed.update(ready)
         todo = left
-    return order
+    return tuple(order)
 
 
 def limbs(parents: np.ndarray, mirror: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ million samples; larger ones need a streaming reader.
 from __future__ import annotations
 
 from collections.abc import Sequence as Seq
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,17 +44,15 @@ class _Group:
     points2d: np.ndarray  # (M, J, 2)
     visible: np.ndarray  # (M, J)
     target: np.ndarray  # (M, J, 3) camera frame
+    parents: np.ndarray = field(init=False)  # (J,) the rig's tree, -1 for roots (all -1 without a tree)
+    mirror: np.ndarray = field(init=False)  # (J,) each joint's left/right mirror (itself when it has none)
 
-    @property
-    def parents(self) -> np.ndarray:
-        return np.array(self.rig.parents if self.rig.parents is not None else [-1] * self.rig.num_joints)
-
-    @property
-    def mirror(self) -> np.ndarray:
-        m = np.arange(self.rig.num_joints)
+    def __post_init__(self):
+        J = self.rig.num_joints
+        self.parents = np.array(self.rig.parents if self.rig.parents is not None else [-1] * J)
+        self.mirror = np.arange(J)
         for a, b in self.rig.symmetry:
-            m[a], m[b] = b, a
-        return m
+            self.mirror[a], self.mirror[b] = b, a
 
 
 class SampleBank:

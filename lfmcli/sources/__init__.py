@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..data.build import SOURCES, Progress, write_dataset
 from ..errors import LfmError
+from ..files import check_not_input
 from . import animalsyn3d, bvh, h36m, npz, pascal3d, synthetic  # noqa: F401  (each registers its sources)
 
 __all__ = ["SOURCES", "build_dataset"]
@@ -33,9 +34,7 @@ def build_dataset(
     if source not in SOURCES:
         raise LfmError(f"unknown source {source!r}; choose from {', '.join(SOURCES)}")
     src, paths, output = SOURCES[source], [Path(p) for p in paths], Path(output)
-    for p in paths:
-        if p.exists() and output.resolve() == p.resolve():
-            raise LfmError("is an input of this build; choose another --output name", output)
+    check_not_input(output, paths)
     options = dict(options or {})
     names = {f.name for f in dataclasses.fields(src.options)}
     for key, value in (("seed", seed), ("skip_bad", skip_bad)):

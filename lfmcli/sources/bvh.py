@@ -8,6 +8,7 @@ so bones keep their lengths exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass, field
@@ -42,8 +43,9 @@ class BvhMotion:
         return 1.0 / self.frame_time
 
 
-def parse_bvh(path: Path) -> BvhMotion:
-    """Read a BVH file; a broken hierarchy or motion block is an LfmError naming the file and line."""
+def parse_bvh(path: Path, frames: int | None = None) -> BvhMotion:
+    """Read a BVH file (only its first ``frames`` motion rows when given); a broken hierarchy or motion block is an
+    LfmError naming the file and line."""
     try:
         lines = path.read_text(errors="replace").splitlines()
     except OSError as e:
@@ -114,17 +116,18 @@ def parse_bvh(path: Path) -> BvhMotion:
     if not m.names:
         raise LfmError("the hierarchy has no joints", path)
     try:
-        frames = int(lines[i + 1].split(":")[1])
+        count = int(lines[i + 1].split(":")[1])
         m.frame_time = float(lines[i + 2].split(":")[1])
-        rows = [ln.split() for ln in lines[i + 3 :] if ln.strip()]
+        rows = [ln.split() for ln in lines[i + 3 : None if frames is None else i + 3 + frames] if ln.strip()]
         m.values = np.array(rows, dtype=float) if rows else np.zeros((0, 0))
     except (IndexError, ValueError):
         raise LfmError(
             "malformed MOTION block (expected 'Frames: N', 'Frame Time: dt', then rows of numbers)", path
         ) from None
     total = sum(len(c) for c in m.channels)
-    if frames < 1 or m.values.shape != (frames, total):
-        raise LfmError(f"MOTION has {m.values.shape} values, the header and hierarchy need ({frames}, {total})", path)
+    need = count if frames is None else min(count, frames)
+    if count < 1 or m.values.shape != (need, total):
+        raise LfmError(f"MOTION has {m.values.shape} values, the header and hierarchy need ({need}, {total})", path)
     if not m.frame_time > 0:
         raise LfmError("Frame Time must be positive", path)
     return m
@@ -198,7 +201,7 @@ def guess_scale(m: BvhMotion, path: Path, category: str = "human") -> tuple[floa
     the unit that gives a human size; else metres, with a warning."""
     if {"LHipJoint", "RHipJoint"} <= set(m.names):
         return CMU_UNIT, f"{path}: CMU length units (CMU joint names)"
-    first = bvh_positions(BvhMotion(m.names, m.parents, m.offsets, m.channels, m.end_site, m.frame_time, m.values[:1]))
+    first = bvh_positions(dataclasses.replace(m, values=m.values[:1]))
     size = float((np.nanmax(first[0], 0) - np.nanmin(first[0], 0)).max())
     if category == "human":
         for unit, scale in UNITS:
@@ -219,7 +222,7 @@ def plan(
         name = path.relative_to(root).with_suffix("").as_posix()
         file_scale = scale
         if file_scale is None:
-            file_scale, note = guess_scale(parse_bvh(path), path, category)
+            file_scale, note = guess_scale(parse_bvh(path, frames=1), path, category)
             notes.append(note)
 
         def load(path=path, name=name, file_scale=file_scale) -> Sequence:

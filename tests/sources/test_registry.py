@@ -42,5 +42,15 @@ def test_build_dataset_in_python_matches_the_command(tmp_path, cli):
             np.testing.assert_array_equal(a.points(rig, "points2d")[()], b.points(rig, "points2d")[()])
     with pytest.raises(LfmError, match="unknown source 'obj'"):
         build_dataset("obj", [], tmp_path / "x.h5")
-    with pytest.raises(LfmError, match="is an input of this build"):
+    with pytest.raises(LfmError, match="would overwrite the input"):
         build_dataset("npz", [tmp_path / "lib.h5"], tmp_path / "lib.h5")
+
+
+def test_a_build_never_writes_over_a_file_it_reads(tmp_path):
+    folder = tmp_path / "bvh"
+    folder.mkdir()
+    (folder / "a.bvh").write_text("HIERARCHY\n")
+    for output in (folder / "a.bvh", folder):
+        with pytest.raises(LfmError, match="would overwrite the input"):
+            build_dataset("bvh", [folder], output)
+    assert (folder / "a.bvh").read_text() == "HIERARCHY\n"
