@@ -62,7 +62,8 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
     try:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
-        cfg = ModelConfig.from_dict(json.loads(meta["model"]))
+        # checkpoints written before model.output existed decode shapes
+        cfg = ModelConfig.from_dict({"output": "shape", **json.loads(meta["model"])})
         info = json.loads(meta.get("info", "{}"))
         model = build_model(cfg)
         model.load_state_dict(load_file(str(path), device="cpu"))

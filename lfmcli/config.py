@@ -9,6 +9,7 @@ run folder, and ``--resume`` reads it back.
 from __future__ import annotations
 
 import copy
+import math
 import typing
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
@@ -20,6 +21,9 @@ from .errors import LfmError
 from .files import atomic_path
 
 DEFAULT_WINDOW = 48  # frames per clip of the space-time model, when a checkpoint does not say
+
+
+MODEL_KINDS = ("lfm", "spacetime")  # the keys of MODEL_PRESETS
 
 
 @dataclass
@@ -38,6 +42,26 @@ class ModelConfig:
     motion_layers: int = 0  # spacetime: temporal layers before the space layers
     window: int = 8  # spacetime: frames attend to frames within +-window (alpha)
     seed: int = 0  # of the frozen Fourier features
+    # residual: the normalised 2D with a learned depth and correction added (an untrained model is the flat lift, so
+    # what is learned is what the 2D does not say); shape: a 3D shape decoded from the tokens alone (the paper's)
+    output: str = "residual"
+
+    def __post_init__(self):
+        for key, choices in (
+            ("kind", MODEL_KINDS),
+            ("encoding", ("fourier", "mlp")),
+            ("attention", ("hybrid", "local", "global")),
+            ("output", ("residual", "shape")),
+        ):
+            if getattr(self, key) not in choices:
+                raise LfmError(f"config key 'model.{key}' is one of {', '.join(choices)}, not {getattr(self, key)!r}")
+        for key in ("dim", "heads", "layers", "mlp_ratio", "window"):
+            if getattr(self, key) < 1:
+                raise LfmError(f"config key 'model.{key}' must be at least 1, not {getattr(self, key)}")
+        if self.motion_layers < 0:
+            raise LfmError("config key 'model.motion_layers' must not be negative")
+        if self.dim % self.heads:
+            raise LfmError(f"config key 'model.heads' ({self.heads}) must divide model.dim ({self.dim})")
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "model.") -> ModelConfig:
@@ -60,7 +84,6 @@ MODEL_PRESETS: dict[str, dict[str, dict]] = {
         "paper": {"dim": 256, "heads": 8, "layers": 12, "motion_layers": 4},  # P = 4, O = 12, D = 256
     },
 }
-MODEL_KINDS = tuple(MODEL_PRESETS)
 
 
 def check_kind(kind: str, flag: str = "--model") -> str:
@@ -125,6 +148,9 @@ class DataConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     val_split: str = "val"
 
+    def __post_init__(self):
+        _check(self, "data", at_least_1=("window",), shares=("occlusion",), not_negative=("rotate_2d", "scale_2d"))
+
 
 @dataclass
 class TrainingConfig:
@@ -149,6 +175,17 @@ class TrainingConfig:
     compile: bool = False  # torch.compile on CUDA
     device: str = "auto"
 
+    def __post_init__(self):
+        _check(
+            self,
+            "training",
+            at_least_1=("batch_size", "epochs", "val_samples", "patience", "plateau_patience"),
+            positive=("lr", "plateau_factor"),
+            not_negative=("warmup_steps", "weight_decay", "steps_per_epoch", "max_minutes", "clip", "min_lr"),
+        )
+        if self.schedule not in ("plateau", "cosine"):
+            raise LfmError(f"config key 'training.schedule' is plateau or cosine, not {self.schedule!r}")
+
 
 @dataclass
 class LossConfig:
@@ -156,6 +193,23 @@ class LossConfig:
     velocity_weight: float = 1.0  # lambda of the velocity term (space-time model)
     reflections: bool = False  # allow mirror images in the Procrustes alignment
     scale_free: bool = False  # divide each frame's error by its ground-truth spread: every size and unit weighs alike
+
+    def __post_init__(self):
+        _check(self, "loss", not_negative=("velocity_weight",))
+
+
+def _check(block, name: str, at_least_1=(), positive=(), not_negative=(), shares=()) -> None:
+    """One line naming the key for a value out of its range (NaN and infinity are never in range)."""
+    for keys, test, words in (
+        (at_least_1, lambda v: v >= 1, "at least 1"),
+        (positive, lambda v: 0 < v < math.inf, "a positive number"),
+        (not_negative, lambda v: 0 <= v < math.inf, "a number, not negative"),
+        (shares, lambda v: 0 <= v <= 1, "a share between 0 and 1"),
+    ):
+        for key in keys:
+            value = getattr(block, key)
+            if not test(value):
+                raise LfmError(f"config key '{name}.{key}' must be {words}, not {value!r}")
 
 
 @dataclass

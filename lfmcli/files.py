@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import tempfile
@@ -20,7 +21,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise LfmError("is a folder, expected a file name", path)
     if not path.parent.exists():
         raise LfmError(f"folder {str(path.parent)!r} does not exist", path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    _remove_stale_parts(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -33,6 +35,20 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+def _remove_stale_parts(path: Path) -> None:
+    """Remove the temporary files of earlier writes of ``path`` whose process was killed (its id is in the name)."""
+    for part in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
+        pid = part.name[len(path.name) + 2 :].split(".", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)  # still running: its write may yet finish
+        except ProcessLookupError:
+            part.unlink(missing_ok=True)
+        except PermissionError:
+            pass  # another user's live process
+
+
 def check_not_input(output: str | Path, inputs: Iterable[str | Path], into_folders: bool = False) -> None:
     """Refuse an ``output`` that would replace an input: a file given as input, or an existing file inside a folder
     given as input; with ``into_folders``, any path inside such a folder (where a reader would take it for input)."""
@@ -40,7 +56,8 @@ def check_not_input(output: str | Path, inputs: Iterable[str | Path], into_folde
     for given in map(Path, inputs):
         given = given.resolve()
         inside = given.is_dir() and given in target.parents and (into_folders or target.exists())
-        if target == given or inside:
+        same = target.exists() and given.exists() and target.samefile(given)  # a hard link too
+        if target == given or inside or same:
             raise LfmError("would overwrite the input; choose another --output name", output)
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .errors import LfmError
 from .rigs import Rig
 
 
@@ -21,10 +22,40 @@ class Keypoints2D:
     fps: float | None = None
     image_size: tuple[int, int] | None = None
     format: str = ""
+    named: bool = False  # the joint names come from the file (so another rig is matched to them by name)
+    frame_names: list[str] | None = None  # where each frame came from: image file or id, per-frame file, CSV index
+    notes: list[str] = field(default_factory=list)  # what the reader assumed, to be said aloud
 
     @property
     def shape(self) -> tuple[int, int, int]:
         return self.points.shape[:3]
+
+    def with_rig(self, rig: Rig, source) -> Keypoints2D:
+        """These keypoints as joints of ``rig``: matched by name when the file names its joints (in any order; a
+        name the rig lacks is an error), else taken in order (the counts must agree)."""
+        T, I, J = self.shape
+        if not self.named:
+            if rig.num_joints != J:
+                raise LfmError(f"{J} joints, but rig {rig.name!r} has {rig.num_joints}", source)
+            return replace(self, rig=rig, joints=list(rig.joints))
+        index = {n: j for j, n in enumerate(rig.joints)} | {a: rig.joints.index(n) for a, n in rig.aliases.items()}
+        unknown = [n for n in self.joints if n not in index]
+        if unknown:
+            raise LfmError(
+                f"{len(unknown)} of the file's keypoints are not joints of rig {rig.name!r} "
+                f"({', '.join(unknown[:4])}{', ...' if len(unknown) > 4 else ''})",
+                source,
+            )
+        order = [index[n] for n in self.joints]
+        if len(set(order)) < len(order):
+            raise LfmError(f"two of the file's keypoints are one joint of rig {rig.name!r}", source)
+        points = np.full((T, I, rig.num_joints, 2), np.nan, np.float32)
+        confidence = np.full((T, I, rig.num_joints), np.nan, np.float32)
+        points[:, :, order], confidence[:, :, order] = self.points, self.confidence
+        notes = list(self.notes)
+        if len(order) < rig.num_joints:
+            notes.append(f"{rig.num_joints - len(order)} joints of rig {rig.name!r} are not in the file: missing")
+        return replace(self, points=points, confidence=confidence, rig=rig, joints=list(rig.joints), notes=notes)
 
 
 @dataclass
@@ -33,5 +64,5 @@ class Lifted:
 
     position: np.ndarray  # (T, I, J, 3) float32, NaN where the input joint was missing
     visible: np.ndarray  # (T, I, J) bool: the 2D points the model used
-    empty_frames: int = 0  # frames (per individual) with no usable 2D point: output NaN
+    empty_frames: int = 0  # frames (per individual in them) whose every 2D point was unusable: output NaN
     notes: list[str] = field(default_factory=list)

@@ -7,6 +7,7 @@ canonical 3D shape per frame: defined up to rotation, scale and translation.
 
 from __future__ import annotations
 
+import math
 import shlex
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from .config import check_kind
 from .devices import resolve_device
 from .errors import LfmError
 from .files import check_not_input
-from .io.readers import read_keypoints
+from .io.readers import READERS, read_keypoints
 from .io.results import WRITERS, write_result
 from .keypoints import Keypoints2D, Lifted
 from .rigs import get_rig
@@ -43,11 +44,11 @@ def lift_keypoints(
     empty = ~visible.any(-1)  # (T, I)
     out[~visible] = np.nan  # only joints that were seen get a position
     out[empty] = np.nan
-    notes = []
-    if kp.rig is None or not kp.rig.edges:
-        known = "no rig is known for these joints" if kp.rig is None else f"rig {kp.rig.name!r} has no edges"
-        notes.append(f"{known}: the model attended without graph edges")
-    return Lifted(position=out, visible=visible, empty_frames=int(empty.sum()), notes=notes)
+    # frames of an individual that the file has at all (of several, one may be absent from a frame: not a failure)
+    present = np.isfinite(kp.points).all(-1).any(-1) | (I == 1)
+    note = "no rig is known for these joints: the model attended without graph edges" if kp.rig is None else None
+    notes = [n for n in (note or kp.rig.graph_note(),) if n]
+    return Lifted(position=out, visible=visible, empty_frames=int((empty & present).sum()), notes=kp.notes + notes)
 
 
 def _lift_clips(model, points: np.ndarray, visible: np.ndarray, adjacency, W: int, device, batch: int) -> np.ndarray:
@@ -90,30 +91,39 @@ def lift_file(
     checkpoint: str | Path | None = None,
     model_kind: str = "lfm",
     rig: str | None = None,
-    min_confidence: float = 0.0,
+    min_confidence: float | None = None,
+    fps: float | None = None,
     also: Seq[str] = (),
     device: str = "auto",
 ) -> LiftReport:
     """Read a 2D keypoints file, lift it with ``checkpoint`` (else the packaged ``model_kind`` model) and write the
-    result to ``output`` (HDF5) and beside it in the ``also`` formats, with the provenance in its attributes."""
+    result to ``output`` (HDF5) and beside it in the ``also`` formats, with the provenance in its attributes. Points
+    below ``min_confidence`` are missing (None: the format's default, `Reader.min_confidence`); ``fps`` gives the frame
+    rate where the input does not (or overrides it)."""
     input, output = Path(input), Path(output)
     for f in also:
         if f not in WRITERS or f == "h5":
             raise LfmError(f"--also {f!r}: choose {', '.join(w for w in WRITERS if w != 'h5')}")
     for target in [output] + [output.with_suffix(f".{f}") for f in also]:
         check_not_input(target, [input], into_folders=True)  # an OpenPose folder would read a new .json next time
+    if fps is not None and not 0 < fps < math.inf:
+        raise LfmError(f"--fps {fps}: a frame rate is a positive number")
     kp = read_keypoints(input, fmt)
+    kp.fps = fps or kp.fps
+    if "c3d" in also and not kp.fps:  # refused before anything is written
+        raise LfmError("--also c3d needs the frame rate, which the input does not give: pass --fps", input)
+    if min_confidence is None:
+        min_confidence = READERS[kp.format].min_confidence if kp.format in READERS else 0.0
+    elif not 0 <= min_confidence <= 1:
+        raise LfmError(f"--min-confidence {min_confidence}: a confidence between 0 and 1")
     if rig is not None:
-        kp.rig = get_rig(rig)
-        if kp.rig.num_joints != kp.shape[2]:
-            raise LfmError(f"{kp.shape[2]} joints, but rig {kp.rig.name!r} has {kp.rig.num_joints}", input)
-        kp.joints = list(kp.rig.joints)
+        kp = kp.with_rig(get_rig(rig), input)
     check_kind(model_kind)
     dev = resolve_device(device)
     ckpt = load_checkpoint(checkpoint or default_checkpoint(model_kind), dev)
     lifted = lift_keypoints(kp, ckpt, min_confidence=min_confidence, device=dev)
     words = ["lfm", "lift", str(input), "-o", str(output)]  # the command that reproduces this result
-    for flag, value in (("--format", fmt), ("--checkpoint", checkpoint), ("--rig", rig)):
+    for flag, value in (("--format", fmt), ("--checkpoint", checkpoint), ("--rig", rig), ("--fps", fps)):
         if value is not None:
             words += [flag, str(value)]
     words += ["--min-confidence", str(min_confidence), "--device", device, *(w for f in also for w in ("--also", f))]

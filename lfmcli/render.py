@@ -141,6 +141,7 @@ def render_motion(
                 if np.isfinite(q[[a, b]]).all():
                     # show the camera frame with y down as "up" on screen: plot (x, z, -y)
                     ax3.plot(q[[a, b], 0], q[[a, b], 2], -q[[a, b], 1], color=color, lw=1.8)
+            ax3.scatter(q[:, 0], q[:, 2], -q[:, 1], color=color, s=6 if edges else 14)  # a rig without edges too
         for axis, c in zip((ax3.set_xlim, ax3.set_ylim, ax3.set_zlim), (centre[0], centre[2], -centre[1]), strict=True):
             axis(c - half, c + half)
         ax3.view_init(elev=15, azim=-90 + orbit_degrees * t / max(T - 1, 1))
@@ -233,6 +234,8 @@ def _lift_result(path: Path, individual: int):
     if not 0 <= individual < len(kp.individuals):
         raise LfmError(f"--individual {individual}: the file has {len(kp.individuals)}", path)
     uv, pos = kp.points[:, individual], lifted.position[:, individual]
+    if not np.isfinite(pos).any():
+        raise LfmError(f"--individual {individual} ({kp.individuals[individual]!r}) has no lifted point", path)
     edges = list(kp.rig.edges) if kp.rig is not None else []
     return uv, _facing_camera(pos, uv), None, edges, f"{path.name} (individual {individual})", None
 
@@ -263,15 +266,15 @@ def _dataset_sequence(path: Path, sequence: str | None, view: int, checkpoint, d
     for the whole sequence, so the path across the room shows), and the camera-frame ground truth."""
     import torch
 
-    from .checkpoint import load_checkpoint
+    from .checkpoint import default_checkpoint, load_checkpoint
     from .data.format import DatasetFile
     from .devices import resolve_device
     from .geometry.procrustes import sequence_align
     from .keypoints import Keypoints2D
     from .lift import lift_keypoints
 
-    if sequence is None or checkpoint is None:
-        raise LfmError("a dataset needs --sequence NAME and --checkpoint to compare against", path)
+    if sequence is None:
+        raise LfmError("a dataset needs --sequence NAME (`lfm dataset info` lists them)", path)
     with DatasetFile(path) as f:
         names = list(f.sequences["name"])
         index = names.index(sequence) if sequence in names else int(sequence) if sequence.isdigit() else None
@@ -291,7 +294,8 @@ def _dataset_sequence(path: Path, sequence: str | None, view: int, checkpoint, d
         fps=seq.fps or None,
     )
     dev = resolve_device(device)
-    pred = lift_keypoints(kp, load_checkpoint(checkpoint, dev), device=dev).position[:, 0]
+    model = load_checkpoint(checkpoint or default_checkpoint(), dev)  # without one, the packaged model
+    pred = lift_keypoints(kp, model, device=dev).position[:, 0]
     mask = torch.as_tensor(np.isfinite(pred).all(-1) & np.isfinite(truth).all(-1))[None]
     aligned = sequence_align(torch.as_tensor(np.nan_to_num(pred))[None], torch.as_tensor(truth)[None], mask)[0]
     aligned = np.where(mask[0, ..., None].numpy(), aligned.numpy(), np.nan)

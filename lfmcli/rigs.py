@@ -4,11 +4,12 @@ A rig file is YAML::
 
     name: h36m_17
     joints: [hip, r_hip, ...]            # array order
-    edges: [[hip, r_hip], ...]           # by joint name
+    edges: [[hip, r_hip], ...]           # by joint name; optional (no edges: no graph), may form several parts
     root: hip                            # optional: parents follow the edges out from the root (edges form a tree)
     parents: {r_hip: hip, ...}           # optional instead of root: an explicit kinematic tree
     symmetry: [[l_hip, r_hip], ...]      # optional left/right pairs
     aliases: {pelvis: hip}               # optional other names importers may meet
+    layouts: {asf: [Hips, ...]}          # optional: the same joints in the same order under another naming
     category, description, source       # optional free text
 
 Shipped rigs live in the repository's ``rigs/`` folder and are installed as package data.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -41,6 +42,7 @@ class Rig:
     parents: tuple[int, ...] | None = None
     symmetry: tuple[tuple[int, int], ...] = ()
     aliases: dict[str, str] = field(default_factory=dict)
+    layouts: dict[str, tuple[str, ...]] = field(default_factory=dict)  # other namings of the joints, in order
     category: str = ""
     description: str = ""
     source: str = ""
@@ -56,6 +58,21 @@ class Rig:
             return self.joints.index(name)
         except ValueError:
             raise RigError(f"rig {self.name!r} has no joint {joint!r}") from None
+
+    @functools.cached_property
+    def parts(self) -> int:
+        """Connected parts of the graph (a joint on no edge is a part of its own)."""
+        from scipy.sparse.csgraph import connected_components
+
+        return int(connected_components(self.adjacency(), directed=False)[0])
+
+    def graph_note(self) -> str | None:
+        """What a lift with this rig's graph should say: no edges, or edges in several unconnected parts."""
+        if not self.edges:
+            return f"rig {self.name!r} has no edges: the model attended without graph edges"
+        if self.parts > 1:
+            return f"rig {self.name!r} has {self.parts} unconnected parts: graph attention ran within each"
+        return None
 
     def adjacency(self, self_loops: bool = True) -> np.ndarray:
         """Symmetric (J, J) boolean adjacency, with the diagonal set when ``self_loops``."""
@@ -80,6 +97,8 @@ class Rig:
             d["symmetry"] = [[self.joints[a], self.joints[b]] for a, b in self.symmetry]
         if self.aliases:
             d["aliases"] = dict(self.aliases)
+        if self.layouts:
+            d["layouts"] = {k: list(v) for k, v in self.layouts.items()}
         return d
 
     def to_yaml(self) -> str:
@@ -108,6 +127,7 @@ class Rig:
             "parents",
             "symmetry",
             "aliases",
+            "layouts",
             "category",
             "description",
             "source",
@@ -124,6 +144,11 @@ class Rig:
         if dupes:
             raise fail(f"duplicate joint name(s) {dupes}")
         index = {j: i for i, j in enumerate(joints)}
+        layouts = d.get("layouts") or {}
+        if not isinstance(layouts, dict) or not all(
+            isinstance(v, list) and len(v) == len(joints) == len(set(map(str, v))) for v in layouts.values()
+        ):
+            raise fail("'layouts' must map a name to a list of other names, one per joint, in the joints' order")
         aliases = d.get("aliases") or {}
         if not isinstance(aliases, dict):
             raise fail("'aliases' must map other names to joint names")
@@ -156,8 +181,6 @@ class Rig:
             if frozenset((a, b)) in seen:
                 raise fail(f"edge [{joints[a]}, {joints[b]}] is listed twice")
             seen.add(frozenset((a, b)))
-        if edges:  # joint names without edges make a rig without a graph: the model attends globally only
-            _check_connected(joints, edges, fail)
         symmetry = pairs("symmetry")
         parents = _parents(d, joints, index, edges, fail)
         rig = cls(
@@ -167,6 +190,7 @@ class Rig:
             parents=None if parents is None else tuple(parents),
             symmetry=tuple(symmetry),
             aliases=dict(aliases),
+            layouts={str(k): tuple(map(str, v)) for k, v in layouts.items()},
             category=str(d.get("category") or ""),
             description=str(d.get("description") or ""),
             source=str(d.get("source") or ""),
@@ -185,18 +209,6 @@ class Rig:
         return cls.from_dict(
             {"name": name, "joints": joints, "edges": edges, "parents": tree, **info}, origin=info.get("source") or name
         )
-
-
-def _check_connected(joints: Sequence[str], edges: Iterable[tuple[int, int]], fail) -> None:
-    neighbours: list[list[int]] = [[] for _ in joints]
-    for a, b in edges:
-        neighbours[a].append(b)
-        neighbours[b].append(a)
-    reached = _bfs_order(neighbours, 0)
-    missing = [joints[i] for i in range(len(joints)) if i not in reached]
-    if missing:
-        shown = ", ".join(missing[:8]) + (" ..." if len(missing) > 8 else "")
-        raise fail(f"joint(s) {shown} are not connected to {joints[0]!r} by any edge")
 
 
 def _bfs_order(neighbours: list[list[int]], start: int) -> dict[int, int]:
@@ -301,11 +313,14 @@ def get_rig(name_or_path: str | Path) -> Rig:
 
 
 def match_rig(joint_names: Sequence[str]) -> Rig | None:
-    """The shipped rig whose joints are exactly these names in this order (aliases allowed), if any."""
+    """The shipped rig whose joints are exactly these names in this order (aliases allowed), or one of its
+    layouts, if any."""
     names = [str(n) for n in joint_names]
     for rig in shipped_rigs().values():
-        if rig.num_joints == len(names) and all(
-            rig.aliases.get(n, n) == j for n, j in zip(names, rig.joints, strict=True)
+        if (
+            rig.num_joints == len(names)
+            and all(rig.aliases.get(n, n) == j for n, j in zip(names, rig.joints, strict=True))
+            or any(names == list(layout) for layout in rig.layouts.values())
         ):
             return rig
     return None
@@ -334,9 +349,7 @@ def _rig_from_deeplabcut(doc: dict, path: Path, name: str | None) -> Rig:
         parts = list(doc.get("multianimalbodyparts") or []) + list(doc.get("uniquebodyparts") or [])
     if not parts:
         raise RigError("DeepLabCut config lists no bodyparts", path)
-    skeleton = doc.get("skeleton") or []
-    if not skeleton:
-        raise RigError("DeepLabCut config has an empty 'skeleton'; list the connected bodypart pairs there", path)
+    skeleton = doc.get("skeleton") or []  # empty in many projects: a rig of names, without a graph
     rig_name = name or str(doc.get("Task") or path.parent.name or "deeplabcut").replace("/", "_")
     return Rig.from_dict(
         {

@@ -11,6 +11,7 @@ one CPU.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -88,8 +89,6 @@ class Trainer:
             fresh = set((self.init_report or self._run_summary()["init"])["fresh"])
             for name, param in self.model.named_parameters():
                 param.requires_grad_(name in fresh)
-        if t.schedule not in ("plateau", "cosine"):
-            raise LfmError(f"training.schedule must be plateau or cosine, not {t.schedule!r}")
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.opt = torch.optim.AdamW(trainable, lr=t.lr, weight_decay=t.weight_decay)
         self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -100,6 +99,7 @@ class Trainer:
         self._frame_weights = self.train_bank.sample_weights(d.balance_categories)
         self.epoch, self.step, self.best, self.bad_epochs = 0, 0, float("inf"), 0
         self.run.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock(self.run) if self.rank == 0 else None
         if resume:
             self._restore()
         elif self.rank == 0:
@@ -157,7 +157,8 @@ class Trainer:
         self.net.eval()
         total, count = 0.0, 0
         with torch.no_grad():
-            for batch in batches if batches is not None else self._val_batches:
+            pieces = [p for b in (batches if batches is not None else self._val_batches) for p in b.by_size()]
+            for batch in pieces:
                 batch = batch.to(self.device)
                 if flat:
                     pred = flat_lift(batch.points2d, batch.visible & _exists_like(batch))
@@ -192,10 +193,17 @@ class Trainer:
         while self.epoch < t.epochs:
             epoch_start, seen, losses = time.perf_counter(), 0, []
             for k in range(steps):
-                batch = self._train_batch().to(self.device)
-                loss = self.loss(self._forward(batch), batch)
+                batch = self._train_batch()
                 self.opt.zero_grad(set_to_none=True)
-                loss.backward()
+                pieces = batch.by_size()
+                loss = 0.0
+                for i, piece in enumerate(pieces):  # the gradient of the whole batch, in pieces of less padding
+                    last = i == len(pieces) - 1
+                    with contextlib.nullcontext() if last or self.world == 1 else self.net.no_sync():
+                        piece = piece.to(self.device)
+                        part = self.loss(self._forward(piece), piece) * (len(piece) / len(batch))
+                        part.backward()
+                    loss += part.detach()
                 if t.schedule == "cosine":
                     progress = max(self.step / (steps * t.epochs), (time.perf_counter() - started) / budget)
                     for group in self.opt.param_groups:
@@ -204,7 +212,7 @@ class Trainer:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.clip)
                 self.opt.step()
                 self.step += 1
-                losses.append(loss.item())
+                losses.append(float(loss))
                 seen += int(batch.has_3d.any(-1).sum())
                 if self.on_step:
                     self.on_step(k + 1, steps, losses[-1])
@@ -284,13 +292,24 @@ class Trainer:
         if not (self.run / "trainer.pt").exists():
             raise LfmError("nothing to resume: no trainer.pt (start without --resume)", self.run)
         model = load_checkpoint(self.run / "last.safetensors").model
-        self.model.load_state_dict(model.state_dict())
-        state = torch.load(self.run / "trainer.pt", weights_only=False)
-        self.opt.load_state_dict(state["optimizer"])
-        self.sched.load_state_dict(state["scheduler"])
-        self.epoch, self.step, self.best, self.bad_epochs = (state[k] for k in ("epoch", "step", "best", "bad_epochs"))
-        self.rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
+        try:
+            self.model.load_state_dict(model.state_dict())
+            state = torch.load(self.run / "trainer.pt", weights_only=False)
+            self.opt.load_state_dict(state["optimizer"])
+            self.sched.load_state_dict(state["scheduler"])
+            keys = ("epoch", "step", "best", "bad_epochs")
+            self.epoch, self.step, self.best, self.bad_epochs = (state[k] for k in keys)
+            self.rng.bit_generator.state = state["rng"]
+            torch.set_rng_state(state["torch_rng"])
+        except Exception as e:  # a truncated or foreign file fails in many ways
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise LfmError(f"cannot resume: trainer.pt or last.safetensors is damaged ({reason})", self.run) from None
+        # a run killed after logging an epoch but before saving it logged an epoch that is trained again now
+        log = self.run / "metrics.jsonl"
+        if log.exists():
+            kept = [line for line in log.read_text().splitlines() if json.loads(line).get("epoch", 0) <= self.epoch]
+            with atomic_path(log) as tmp:
+                tmp.write_text("".join(line + "\n" for line in kept))
 
     def _write_run_files(self) -> None:
         self.cfg.save(self.run / "config.yaml")
@@ -316,6 +335,20 @@ class Trainer:
     def _log(self, row: dict) -> None:
         with open(self.run / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
+
+
+def _lock(run: Path):
+    """Hold ``run``/.lock while this process lives: a second `lfm train` on the same run folder is refused (two
+    would interleave one metrics.jsonl and overwrite each other's checkpoints)."""
+    import fcntl
+
+    handle = open(run / ".lock", "w")  # noqa: SIM115 -- held open on purpose, closed when the process ends
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise LfmError("another lfm train is using this run folder", run) from None
+    return handle
 
 
 def _exists_like(batch: Batch) -> torch.Tensor:

@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 from lfmcli.cli.main import app
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+REAL_FILES = SHARED_DATA.parent / "fixtures" / "real"  # files as other projects published them (MANIFEST.md)
 
 
 @pytest.fixture
@@ -19,6 +20,13 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent (it sits beside the project in CI)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def real_files():
+    if not REAL_FILES.is_dir():
+        pytest.skip(f"real files folder {REAL_FILES} is absent (it sits beside the project in CI)")
+    return REAL_FILES
 
 
 @pytest.fixture

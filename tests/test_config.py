@@ -37,6 +37,14 @@ def test_a_saved_config_loads_back_and_resumes_with_overrides(tmp_path):
         (["training=3"], "block 'training' must be a mapping"),
         (["training.lr.x=1"], "'training.lr' takes a number"),
         (["training.lr=1", "training.lr.x=1"], "'lr' is a setting, not a block"),
+        (["training.batch_size=0"], "'training.batch_size' must be at least 1"),
+        (["training.lr=nan"], "'training.lr' must be a positive number"),
+        (["training.max_minutes=-1"], "'training.max_minutes' must be a number, not negative"),
+        (["training.schedule=linear"], "'training.schedule' is plateau or cosine"),
+        (["data.occlusion=1.5"], "'data.occlusion' must be a share"),
+        (["data.window=0"], "'data.window' must be at least 1"),
+        (["loss.velocity_weight=-1"], "'loss.velocity_weight'"),
+        (["model.heads=3"], "'model.heads' .3. must divide model.dim"),
     ],
 )
 def test_every_bad_key_or_value_is_one_error_naming_it(sets, message):

@@ -22,7 +22,7 @@ def test_packaged_models_are_listed_and_small(cli):
     assert sum(m["megabytes"] for m in models.values()) <= 25
     for m in models.values():
         assert m["categories"] and m["hardware"] and m["recipe_minutes"] >= 0
-    assert "packaged models" in cli("models", "list").stderr
+    assert "packaged models" in cli("models", "list").stdout
 
 
 @pytest.mark.parametrize("kind", ["lfm", "spacetime"])

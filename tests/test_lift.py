@@ -39,6 +39,17 @@ def test_lift_cli_writes_xarray_readable_output(cli, ckpt, tmp_path, rng):
         ('{"keypoints": [[[1, 2], [Infinity, 2]]]}', "finite"),
         ('{"keypoints": [[[1, 2], [3, 4]], [[1, 2]]]}', "frame 1"),
         ('{"keypoints": [[[1, 2], [3, 4]]], "rig": "h36m_17"}', "rig 'h36m_17' has 17"),
+        ('{"keypoints": [[[1, 2], [3, 4]]], "fps": "abc"}', '"fps" must be a positive number'),
+        ('{"keypoints": [[[1, 2], [3, 4]]], "fps": -5}', '"fps" must be a positive number'),
+        ('{"keypoints": [[[1, 2], [3, 4]]], "fps": NaN}', '"fps" must be a positive number'),
+        ('{"keypoints": [[[1, 2], [3, 4]]], "rig": 3}', '"rig" must be a rig name'),
+        ('{"keypoints": [[[1, 2], [3, 4]]], "image_size": 640}', '"image_size" must be'),
+        ('{"keypoints": [[]]}', "0 joints"),
+        ('{"keypoints": [[[true, false], [3, 4]]]}', "frame 0 joint 0"),
+        ('{"keypoints": [[[3e38, 1], [3, 4]]]}', "not image coordinates"),
+        ('{"keypoints": [[[1, 2, -1], [3, 4]]]}', "negative confidence"),
+        ('{"keypoints": [[[1, 2, 2], [3, 4]]]}', "above 1"),
+        ('{"annotations": [{"image_id": 1, "keypoints": ["1", "2", "2"]}]}', "list of numbers"),
     ],
 )
 def test_bad_lfm_json_is_one_line_and_writes_nothing(cli, ckpt, tmp_path, content, message):
@@ -88,6 +99,8 @@ def test_render_gif_from_a_lift_and_png_from_a_dataset(cli, ckpt, tmp_path, rng)
     r = cli("render", tmp_path / "d.h5", "--sequence", "walk", "--checkpoint", ckpt[1], "-o", tmp_path / "cmp.png")
     assert r.exit_code == 0, r.output
     assert (tmp_path / "cmp.png").read_bytes()[:4] == b"\x89PNG"
+    r = cli("render", tmp_path / "d.h5", "--sequence", "walk", "-o", tmp_path / "packaged.png")
+    assert r.exit_code == 0 and (tmp_path / "packaged.png").exists()  # without a checkpoint: the packaged model
     r = cli("render", tmp_path / "d.h5", "-o", tmp_path / "x.gif")
     assert r.exit_code == 1 and "--sequence" in r.stderr
     r = cli("render", tmp_path / "k.h5", "-o", tmp_path / "k.bmp")

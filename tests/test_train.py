@@ -74,12 +74,19 @@ def test_resume_reproduces_an_uninterrupted_run(zoo, tmp_path):
     Trainer(cfg, tmp_path / "straight").fit()
     half = RunConfig.resolve("lfm", "tiny", None, FAST + ["training.epochs=1"], [zoo])
     Trainer(half, tmp_path / "halves").fit()
+    log = tmp_path / "halves" / "metrics.jsonl"
+    with open(log, "a") as f:  # killed after logging epoch 2 but before saving it
+        f.write(json.dumps({"epoch": 2, "step": 99}) + "\n")
     half.training.epochs = 2
     Trainer(half, tmp_path / "halves", resume=True).fit()
     a, b = load_file(tmp_path / "straight" / "last.safetensors"), load_file(tmp_path / "halves" / "last.safetensors")
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == [0, 1, 2]
+    (tmp_path / "halves" / "trainer.pt").write_bytes(b"truncated")
+    with pytest.raises(LfmError, match="halves: cannot resume: trainer.pt or last.safetensors is damaged"):
+        Trainer(half, tmp_path / "halves", resume=True)
 
 
 def test_spacetime_trains_on_windows(zoo, tmp_path):
@@ -120,9 +127,11 @@ def test_training_lowers_the_error(zoo, tmp_path):
         [zoo],
     )
     trainer = Trainer(cfg, tmp_path / "learn")
-    before = trainer.evaluate()
+    seen = [trainer.train_bank.frames(np.arange(0, trainer.train_bank.num_samples, 3))]
+    flat, before = trainer.evaluate(seen, flat=True), trainer.evaluate(seen)
+    assert before == pytest.approx(flat, rel=1e-4)  # an untrained residual model is the flat lift
     trainer.fit()
-    assert trainer.best < 0.7 * before
+    assert trainer.evaluate(seen) < 0.7 * flat
 
 
 def test_cosine_schedule_warms_up_then_decays_to_min_lr(zoo, tmp_path):
@@ -134,9 +143,8 @@ def test_cosine_schedule_warms_up_then_decays_to_min_lr(zoo, tmp_path):
     assert len(lrs) == 12
     assert lrs[0] == pytest.approx(1e-3 / 4) and lrs[0] < lrs[1] < lrs[2] < lrs[3]  # warm-up
     assert all(a > b for a, b in zip(lrs[3:], lrs[4:], strict=False)) and lrs[-1] < 1e-4  # then cosine decay
-    bad = RunConfig.resolve("lfm", "tiny", None, FAST + ["training.schedule=steps"], [zoo])
     with pytest.raises(LfmError, match="plateau or cosine"):
-        Trainer(bad, tmp_path / "bad")
+        RunConfig.resolve("lfm", "tiny", None, FAST + ["training.schedule=steps"], [zoo])
 
 
 def test_spacetime_model_starts_from_a_single_frame_checkpoint(cli, zoo, tmp_path):
@@ -185,3 +193,12 @@ def test_training_with_every_augmentation(zoo, tmp_path, kind):
     batch = trainer._train_batch()
     assert batch.points2d.shape[-2] == batch.exists.shape[1] > trainer.train_bank.max_joints  # virtual joints
     assert len(trainer.fit()) == 1 and np.isfinite(trainer.best)
+
+
+def test_one_run_folder_trains_one_run_at_a_time(zoo, tmp_path):
+    cfg = RunConfig.resolve("lfm", "tiny", None, FAST, [zoo])
+    first = Trainer(cfg, tmp_path / "run")
+    with pytest.raises(LfmError, match="another lfm train is using this run folder"):
+        Trainer(cfg, tmp_path / "run")
+    first._lock.close()  # as when its process ends
+    Trainer(cfg, tmp_path / "run")

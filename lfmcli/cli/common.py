@@ -14,6 +14,7 @@ from typer.core import TyperGroup
 from ..errors import LfmError
 
 err = Console(stderr=True, soft_wrap=True, highlight=False)
+out = Console(highlight=False)  # results (tables): stdout, 80 columns when piped
 
 
 def print_json(obj) -> None:
@@ -52,7 +53,7 @@ class LfmGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except LfmError as e:
-            if os.environ.get("LFM_DEBUG"):
+            if os.environ.get("LFM_DEBUG", "0") not in ("", "0"):
                 raise
             err.print(f"[bold red]error:[/] {escape(str(e))}")
             ctx.exit(1)

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from ..data.format import DatasetFile
-from .common import err, print_json
+from .common import err, out, print_json
 
 app = typer.Typer(help="Inspect and validate lfm dataset files (HDF5).", no_args_is_help=True, rich_markup_mode="rich")
 
@@ -27,7 +27,7 @@ def info(
     if as_json:
         print_json(summary)
         return
-    err.print(
+    out.print(
         f"[bold]{path}[/]: {summary['sequences']} sequences, {summary['frames']} frames, "
         f"{summary['views']} views, {summary['samples']} 2D samples; units {', '.join(summary['units'])}"
     )
@@ -37,7 +37,7 @@ def info(
         table.add_column(label, justify="right")
         for k, v in summary[key].items():
             table.add_row(k, str(v))
-        err.print(table)
+        out.print(table)
 
 
 @app.command()

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from .common import err, print_json, progress
+from .common import err, out, print_json, progress
 
 
 def eval_(
@@ -66,7 +66,7 @@ def eval_(
         + (f", {occlude:.0%} of 2D hidden" if occlude else "")
         + ")"
     )
-    table.add_column("category")
+    table.add_column("sequence" if per_sequence else "category", overflow="fold")
     table.add_column("frames", justify="right")
     for m in names:
         table.add_column(m, justify="right")
@@ -89,6 +89,6 @@ def eval_(
                 )
                 cells.append(f"{base[m]:.4g}" if m in base else "-")
         table.add_row(name, str(values["frames"]), *cells)
-    err.print(table)
+    out.print(table)
     for note in result["notes"]:
         err.print(f"[yellow]note:[/] {note}")

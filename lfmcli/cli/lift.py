@@ -24,7 +24,14 @@ def lift(
         help="Packaged model to use without --checkpoint: lfm (single frame) or spacetime (sequences).",
     ),
     rig: str = typer.Option(None, "--rig", help="The rig of the input joints, when the file does not say."),
-    min_confidence: float = typer.Option(0.0, "--min-confidence", help="Points with lower confidence are missing."),
+    min_confidence: float = typer.Option(
+        None,
+        "--min-confidence",
+        help="Points with lower confidence are missing (default: "
+        + ", ".join(f"{r.min_confidence:g} for {r.name}" for r in READERS.values() if r.min_confidence)
+        + ", else 0).",
+    ),
+    fps: float = typer.Option(None, "--fps", help="Frame rate of the input (default: what the file says, if it does)."),
     also: list[str] = typer.Option([], "--also", help=f"Also write {ALSO} beside the output (repeatable)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
 ) -> None:
@@ -47,6 +54,7 @@ def lift(
         model_kind=model_kind,
         rig=rig,
         min_confidence=min_confidence,
+        fps=fps,
         also=also,
         device=device,
     )

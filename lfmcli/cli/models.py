@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from .common import err, print_json
+from .common import err, out, print_json
 
 app = typer.Typer(
     help="The models packaged with lfm (used by lfm lift when no --checkpoint is given).",
@@ -30,7 +30,8 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="Print one JS
         err.print("no packaged models in this installation (make default-model builds them)")
         return
     table = Table(title="packaged models")
-    for col in ("name", "kind", "size", "trained on", "val PA-MPJPE", "hardware, time"):
+    table.add_column("name", no_wrap=True, min_width=max(len(n) for n in found))
+    for col in ("kind", "size", "trained on", "val PA-MPJPE", "hardware, time"):
         table.add_column(col, overflow="fold")
     for name, m in found.items():
         table.add_row(
@@ -41,4 +42,4 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="Print one JS
             f"{m.get('val_pa_mpjpe', float('nan')):.4f}",
             f"{m.get('hardware', '?')}, {m.get('recipe_minutes', '?')} min",
         )
-    err.print(table)
+    out.print(table)

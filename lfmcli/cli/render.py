@@ -10,14 +10,14 @@ from .common import err
 
 
 def render(
-    input: Path = typer.Argument(
-        ..., help="A result of lfm lift, or an lfm dataset (with --sequence and --checkpoint)."
-    ),
+    input: Path = typer.Argument(..., help="A result of lfm lift, or an lfm dataset (with --sequence)."),
     output: Path = typer.Option(..., "-o", "--output", help="A .gif, .mp4 (needs imageio-ffmpeg) or .png file."),
     individual: int = typer.Option(0, "--individual", help="Which individual of a lift result."),
     sequence: str = typer.Option(None, "--sequence", help="Dataset sequence (name or number) to lift and compare."),
     view: int = typer.Option(0, "--view", help="Which camera view of the dataset sequence."),
-    checkpoint: Path = typer.Option(None, "--checkpoint", help="Model for a dataset sequence."),
+    checkpoint: Path = typer.Option(
+        None, "--checkpoint", help="Model for a dataset sequence (default: the packaged single-frame model)."
+    ),
     max_frames: int = typer.Option(120, "--max-frames", help="Draw at most this many frames (evenly spread)."),
     fps: float = typer.Option(15.0, "--fps", help="Frames per second of the animation."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),

@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from ..files import check_not_input
 from ..rigs import get_rig, import_rig, load_rig, shipped_rigs
-from .common import err, print_json
+from .common import err, out, print_json
 
 app = typer.Typer(
     help="List, show, validate and import rigs (joints + the edges the model attends over).",
@@ -33,12 +34,16 @@ def list_rigs(as_json: bool = typer.Option(False, "--json", help="Print one JSON
         )
         return
     table = Table(title=f"{len(rigs)} shipped rigs")
-    for col in ("name", "joints", "edges", "category"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("source", overflow="ellipsis", no_wrap=True, max_width=60)
+    longest = max(len(n) for n in rigs)
+    table.add_column("name", no_wrap=True, min_width=longest)
+    for col in ("joints", "edges"):
+        table.add_column(col, justify="right", no_wrap=True, min_width=len(col))
+    table.add_column("category", no_wrap=True, overflow="ellipsis", min_width=8, max_width=10)
+    width = max(79 - 16 - longest - 21, 12)  # the whole table in 80 columns
+    table.add_column("source", overflow="ellipsis", no_wrap=True, max_width=width)
     for r in rigs.values():
         table.add_row(r.name, str(r.num_joints), str(len(r.edges)), r.category, r.source)
-    err.print(table)
+    out.print(table)
 
 
 @app.command()
@@ -66,7 +71,7 @@ def show(
             parent = "" if r.parents is None or r.parents[j] < 0 else r.joints[r.parents[j]]
             linked = [r.joints[b if a == j else a] for a, b in r.edges if j in (a, b)]
             table.add_row(str(j), name, parent, r.joints[mirror[j]] if j in mirror else "", ", ".join(linked))
-        err.print(table)
+        out.print(table)
     if png is not None:
         from ..render import draw_rig
 
@@ -76,7 +81,8 @@ def show(
 
 @app.command()
 def validate(path: Path = typer.Argument(..., help="A rig YAML file.")) -> None:
-    """Check a rig file: known joint names, no duplicates, no self-loops, every joint connected, no parent cycles.
+    """Check a rig file: known joint names, no duplicates, no self-loops, no parent cycles; says how many
+    unconnected parts its graph has.
 
     Example: [cyan]lfm rigs validate my_rig.yaml[/]
     """
@@ -84,6 +90,7 @@ def validate(path: Path = typer.Argument(..., help="A rig YAML file.")) -> None:
     err.print(
         f"[green]valid[/]: {path} defines {r.name!r} with {r.num_joints} joints and {len(r.edges)} edges"
         + (", a kinematic tree" if r.parents is not None else "")
+        + (f", in {r.parts} unconnected parts" if r.edges and r.parts > 1 else "")
     )
 
 
@@ -100,6 +107,7 @@ def import_(
 
     Example: [cyan]lfm rigs import person_keypoints_val2017.json --category person -o person.yaml[/]
     """
+    check_not_input(output, [path])
     r = import_rig(path, name=name, category=category)
     r.save(output)
     err.print(f"wrote {output}: {r.name!r} with {r.num_joints} joints and {len(r.edges)} edges")

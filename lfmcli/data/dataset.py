@@ -37,6 +37,37 @@ class Batch:
     def model_inputs(self):
         return self.points2d, self.visible, self.exists, self.adjacency
 
+    def __len__(self) -> int:
+        return len(self.exists)
+
+    def take(self, items: torch.Tensor, joints: int) -> Batch:
+        """The batch of ``items`` with only the first ``joints`` joints (those past it must be padding)."""
+        cut = {}
+        for f in fields(self):
+            value = getattr(self, f.name)[items]
+            if f.name == "adjacency":
+                value = value[:, :joints, :joints]
+            elif f.name in ("points2d", "target"):
+                value = value[..., :joints, :]
+            elif f.name != "category":
+                value = value[..., :joints]
+            cut[f.name] = value
+        return Batch(**cut)
+
+    def by_size(self) -> list[Batch]:
+        """The batch whole, or in two pieces of fewer and more joints when that saves most of the padding: a batch
+        of mixed rigs is padded to its largest, and attention costs grow with the square of the joint count."""
+        J = self.exists.shape[1]
+        used = (self.exists * torch.arange(1, J + 1)).amax(1)  # joints up to the last one that exists
+        order = torch.argsort(used, stable=True)
+        size = used[order].double()
+        n = torch.arange(1, len(size) + 1, dtype=torch.float64)
+        cost = n * size**2 + (len(size) - n) * size[-1] ** 2  # attention cost if cut after n items
+        k = int(cost.argmin()) + 1
+        if cost[k - 1] > 0.7 * len(size) * size[-1] ** 2 or k == len(size):
+            return [self.take(order, int(size[-1]))]
+        return [self.take(order[:k], int(size[k - 1])), self.take(order[k:], int(size[-1]))]
+
 
 @dataclass
 class _Group:

@@ -18,6 +18,7 @@ from ..errors import LfmError
 from ..files import read_json
 from ..keypoints import Keypoints2D
 from ..rigs import Rig, RigError, get_rig, match_rig
+from .tracks import by_track_id, link_tracks
 
 
 class Probe:
@@ -51,16 +52,19 @@ class Reader:
     suffixes: tuple[str, ...]
     detect: Callable[[Probe], bool]
     read: Callable[[Path], Keypoints2D]
+    min_confidence: float = 0.0  # below this a point counts as missing, unless --min-confidence says otherwise
 
 
 READERS: dict[str, Reader] = {}  # name -> reader; detection tries them in this order
 
 
-def reader(name: str, description: str, suffixes: tuple[str, ...], detect: Callable[[Probe], bool]):
+def reader(
+    name: str, description: str, suffixes: tuple[str, ...], detect: Callable[[Probe], bool], min_confidence: float = 0
+):
     """Register the decorated function as the reader of format ``name``."""
 
     def register(read: Callable[[Path], Keypoints2D]) -> Callable[[Path], Keypoints2D]:
-        READERS[name] = Reader(name, description, suffixes, detect, read)
+        READERS[name] = Reader(name, description, suffixes, detect, read, min_confidence)
         return read
 
     return register
@@ -68,6 +72,27 @@ def reader(name: str, description: str, suffixes: tuple[str, ...], detect: Calla
 
 def _json_with(key: str) -> Callable[[Probe], bool]:
     return lambda probe: isinstance(probe.json, dict) and key in probe.json
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _positive(value, what: str, path: Path) -> float | None:
+    """``value`` as a positive finite number (None stays None)."""
+    if value is None:
+        return None
+    if not _is_number(value) or not 0 < value < np.inf:
+        raise LfmError(f"{what} must be a positive number, not {value!r}", path)
+    return float(value)
+
+
+def _image_size(size, path: Path) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    if not (isinstance(size, list | tuple) and len(size) == 2 and all(_is_number(v) and v >= 1 for v in size)):
+        raise LfmError(f'"image_size" must be [width, height] in pixels, not {size!r}', path)
+    return int(size[0]), int(size[1])
 
 
 def _finite(points: np.ndarray, path: Path) -> None:
@@ -108,16 +133,36 @@ def _joint_names(rig, count: int) -> list[str]:
     return list(rig.joints) if rig else [f"joint_{j:02d}" for j in range(count)]
 
 
-def _detections(points: np.ndarray, conf: np.ndarray, rig, fmt: str, image_size=None) -> Keypoints2D:
-    """Stacked detections as a result: joints named by the rig, individuals numbered."""
+def _detections(
+    points: np.ndarray, conf: np.ndarray, rig, fmt: str, path: Path, ids=None, image_size=None, notes=()
+) -> Keypoints2D:
+    """Stacked detections as a result: joints named by the rig, individuals by the file's track ``ids`` (per frame,
+    per detection) when it has them, else linked from frame to frame."""
+    notes = list(notes)
+    if ids is not None:
+        for t, frame in enumerate(ids):
+            if len(set(frame)) < len(frame):
+                raise LfmError(f"frame {t}: two detections share one track id", path)
+        points, conf, names = by_track_id(ids, points, conf)
+    elif points.shape[1] > 1:
+        I = points.shape[1]
+        points, conf = link_tracks(points, conf)
+        names = [str(k) for k in range(points.shape[1])]
+        notes.append(
+            f"the file has no track ids: up to {I} detections per frame were linked into {len(names)} tracks "
+            "by 2D distance"
+        )
+    else:
+        names = ["0"]
     return Keypoints2D(
         points=points,
         confidence=conf,
         joints=_joint_names(rig, points.shape[2]),
         rig=rig,
-        individuals=[str(i) for i in range(points.shape[1])],
+        individuals=names,
         image_size=image_size,
         format=fmt,
+        notes=notes,
     )
 
 
@@ -145,7 +190,7 @@ def read_lfm_json(path: Path) -> Keypoints2D:
             if p is None:
                 row_p.append([np.nan, np.nan])
                 row_c.append(np.nan)
-            elif isinstance(p, list) and len(p) in (2, 3) and all(isinstance(v, int | float) for v in p):
+            elif isinstance(p, list) and len(p) in (2, 3) and all(_is_number(v) for v in p):
                 row_p.append(p[:2])
                 row_c.append(p[2] if len(p) == 3 else 1.0)
             else:
@@ -154,7 +199,11 @@ def read_lfm_json(path: Path) -> Keypoints2D:
         conf.append(row_c)
     points = np.array(pts, np.float32)[:, None]
     _finite(points, path)
+    if (np.array(conf, np.float64) > 1).any():
+        raise LfmError("confidence values above 1 (a confidence runs from 0 to 1)", path)
     rig_spec = doc.get("rig")
+    if rig_spec is not None and not isinstance(rig_spec, str | dict):
+        raise LfmError('"rig" must be a rig name or {"joints": [...], "edges": [...]}', path)
     rig = _rig_or_none(rig_spec, [], path) if rig_spec is not None else None
     if rig is not None and rig.num_joints != J:
         raise LfmError(f"{J} joints per frame, but rig {rig.name!r} has {rig.num_joints}", path)
@@ -165,9 +214,10 @@ def read_lfm_json(path: Path) -> Keypoints2D:
         joints=_joint_names(rig, J),
         rig=rig,
         individuals=["0"],
-        fps=float(doc["fps"]) if doc.get("fps") else None,
-        image_size=tuple(int(v) for v in size) if size else None,
+        fps=_positive(doc.get("fps"), '"fps"', path),
+        image_size=_image_size(size, path),
         format="lfm-json",
+        named=rig is not None,
     )
 
 
@@ -182,66 +232,137 @@ def read_lfm_json(path: Path) -> Keypoints2D:
 )
 def read_coco(path: Path) -> Keypoints2D:
     """A COCO keypoint annotation file (images, annotations, categories) or a detector result list
-    ([{image_id, keypoints, score}, ...]). Frames are images in id order; individuals are the detections of an
-    image in order. Visibility 0 (or confidence 0) means missing."""
+    ([{image_id, keypoints, score}, ...]). Frames are images in id order; individuals are the annotations'
+    ``track_id`` (PoseTrack) when every one has it, else detections linked from image to image. COCO-WholeBody
+    annotations (foot, face and hand keypoints beside the body) give all 133 points. Visibility 0 (or confidence 0)
+    means missing."""
     doc = read_json(path)
     results = not isinstance(doc, dict)
     anns = doc if results else doc.get("annotations")
     if not isinstance(anns, list) or not anns or not all(isinstance(a, dict) and "keypoints" in a for a in anns):
         raise LfmError("no COCO keypoint annotations (a list of objects with 'keypoints')", path)
+    whole_body = all(all(k in a for k in WHOLE_BODY_PARTS) for a in anns)
+    keys = ("keypoints", *WHOLE_BODY_PARTS) if whole_body else ("keypoints",)
     cats = [c for c in (doc.get("categories", []) if isinstance(doc, dict) else []) if c.get("keypoints")]
-    rig = None
-    if cats:
+    rig, named = None, False
+    if whole_body:
+        rig = get_rig("coco_wholebody_133")
+    elif cats:
         from ..rigs import _rig_from_coco
 
         try:
             rig = match_rig(cats[0]["keypoints"]) or _rig_from_coco({"categories": cats[:1]}, path, None, None)
+            named = True
         except RigError:
             rig = None
-    J = len(anns[0]["keypoints"]) // 3
+    J = sum(len(anns[0][k]) for k in keys) // 3
     if rig is None and J == 17:
         rig = get_rig("coco_17")
-    images = sorted({a.get("image_id", 0) for a in anns})
+    images = sorted({a.get("image_id", 0) for a in anns}, key=lambda i: (str(type(i)), i))
     per_image: dict = {i: [] for i in images}
+    tracks: dict = {i: [] for i in images}
     for a in anns:
-        kp = np.asarray(a["keypoints"], np.float64)
+        values = [v for k in keys for v in (a[k] if isinstance(a[k], list) else [a[k]])]
+        if not all(_is_number(v) for v in values):
+            raise LfmError(f"annotation {a.get('id', '?')}: keypoints must be a list of numbers", path)
+        kp = np.asarray(values, np.float64)
         if kp.size != 3 * J:
             raise LfmError(f"annotation {a.get('id', '?')}: {kp.size // 3} keypoints, others have {J}", path)
         per_image[a.get("image_id", 0)].append(kp.reshape(J, 3))
+        tracks[a.get("image_id", 0)].append(a.get("track_id"))
     # annotations mark visibility 1 or 2 (labelled); detector results put a confidence there
     points, conf = _stack_detections([per_image[i] for i in images], J, score_is_confidence=results)
     _finite(points, path)
+    ids = [tracks[i] for i in images]
     size = None
     if isinstance(doc, dict) and doc.get("images"):
         im = doc["images"][0]
         size = (int(im["width"]), int(im["height"])) if "width" in im and "height" in im else None
-    return _detections(points, conf, rig, "coco", size)
+    kp = _detections(points, conf, rig, "coco", path, _track_ids(ids), size)
+    kp.named = named
+    files = {im.get("id"): im.get("file_name") for im in doc.get("images", [])} if isinstance(doc, dict) else {}
+    kp.frame_names = [str(files.get(i) or i) for i in images]
+    return kp
+
+
+WHOLE_BODY_PARTS = ("foot_kpts", "face_kpts", "lefthand_kpts", "righthand_kpts")  # after the 17 body points
+
+
+def _track_ids(ids: list[list]) -> list[list] | None:
+    """The per-frame track ids when every detection has one (None stands for "no id"; -1 too, as OpenPose writes)."""
+    if all(k is not None and k != -1 for frame in ids for k in frame):
+        return ids
+    return None
 
 
 # ----- OpenPose
 
 
-@reader("openpose", "OpenPose per-frame JSON folder (or one file)", ("/", ".json"), _json_with("people"))
+@reader("openpose", "OpenPose per-frame JSON folder (or one file)", ("/", ".json"), _json_with("people"), 0.1)
 def read_openpose(path: Path) -> Keypoints2D:
-    """A folder of OpenPose per-frame JSON files (``*_keypoints.json``, sorted by name), or one such file."""
+    """A folder of OpenPose per-frame JSON files (``*_keypoints.json``, sorted by name), or one such file. 25 points
+    are BODY_25 or BODY_25B, told apart by where the neck and mid-hip lie; individuals are ``person_id`` when
+    OpenPose tracked them, else linked from frame to frame."""
     files = sorted(path.glob("*.json")) if path.is_dir() else [path]
     if not files:
         raise LfmError("no OpenPose .json files in this folder", path)
-    frames = []
+    frames, ids = [], []
     for f in files:
         doc = read_json(f)
-        if not isinstance(doc, dict) or "people" not in doc:
-            raise LfmError("not an OpenPose file (no 'people')", f)
-        frames.append([np.asarray(p.get("pose_keypoints_2d", []), np.float64).reshape(-1, 3) for p in doc["people"]])
+        if not isinstance(doc, dict) or not isinstance(doc.get("people"), list):
+            raise LfmError("not an OpenPose file (no 'people' list)", f)
+        people = []
+        for p in doc["people"]:
+            # OpenPose before 1.2 wrote "pose_keypoints"
+            values = p.get("pose_keypoints_2d", p.get("pose_keypoints", [])) if isinstance(p, dict) else None
+            try:
+                people.append(np.asarray(values, np.float64).reshape(-1, 3))
+            except (TypeError, ValueError):
+                raise LfmError("a person's pose keypoints are not a list of x, y, confidence numbers", f) from None
+        frames.append([k for k in people if len(k)])
+        pid = [p.get("person_id") for p in doc["people"] if isinstance(p, dict)]
+        pid = [k[0] if isinstance(k, list) and len(k) == 1 else k for k in pid]  # [id] in most versions
+        ids.append([k for k, q in zip(pid, people, strict=True) if len(q)])
     sizes = {len(p) for fr in frames for p in fr}
     if not sizes:
-        raise LfmError("no person detected in any frame", path)
+        raise LfmError("no person with pose keypoints in any frame", path)
     if len(sizes) > 1:
         raise LfmError(f"frames disagree on the keypoint count ({sorted(sizes)})", path)
     J = sizes.pop()
-    rig = {25: "openpose_body25", 18: "openpose_coco18"}.get(J)
     points, conf = _stack_detections(frames, J, score_is_confidence=True)
-    return _detections(points, conf, get_rig(rig) if rig else None, "openpose")
+    _finite(points, path)
+    notes = []
+    rig = {25: None, 18: "openpose_coco18"}.get(J)
+    if J == 25:
+        rig, note = _body25_variant(points)
+        notes += [note] if note else []
+    kp = _detections(points, conf, get_rig(rig) if rig else None, "openpose", path, _track_ids(ids), notes=notes)
+    kp.frame_names = [f.name for f in files]
+    return kp
+
+
+def _body25_variant(points: np.ndarray) -> tuple[str | None, str | None]:
+    """BODY_25 or BODY_25B for 25-point OpenPose output. BODY_25 puts its neck (1) and mid-hip (8) halfway between
+    the shoulders (2, 5) and the hips (9, 12); BODY_25B has no such points, and its upper neck (17) lies near the
+    middle of its shoulders (5, 6)."""
+
+    def offset(a, b, c):  # median distance of point a from the middle of b and c, in body sizes
+        p = points.reshape(-1, 25, 2)
+        ok = np.isfinite(p[:, [a, b, c]]).all((1, 2))
+        if not ok.any():
+            return np.nan
+        p = p[ok]
+        size = np.nanmax(np.nanmax(p, 1) - np.nanmin(p, 1), -1)
+        return float(np.median(np.linalg.norm(p[:, a] - (p[:, b] + p[:, c]) / 2, axis=-1) / np.maximum(size, 1e-9)))
+
+    neck, mid_hip, upper_neck = offset(1, 2, 5), offset(8, 9, 12), offset(17, 5, 6)
+    if neck < 0.05 and mid_hip < 0.05:
+        return "openpose_body25", None
+    if upper_neck < 0.1 and not mid_hip < 0.15:
+        return "openpose_body25b", "25 points without BODY_25's mid-hip: read as BODY_25B (Pose2Sim's model)"
+    if np.isnan([neck, mid_hip, upper_neck]).all():
+        return "openpose_body25", "too few points to tell BODY_25 from BODY_25B: read as BODY_25 (--rig to change)"
+    return None, "25 points that look like neither BODY_25 nor BODY_25B: lifted without a graph (give --rig)"
 
 
 # ----- DeepLabCut
@@ -252,6 +373,7 @@ def read_openpose(path: Path) -> Keypoints2D:
     "DeepLabCut predictions .csv or .h5",
     (".csv", ".h5", ".hdf5"),
     lambda probe: probe.path.suffix.lower() == ".csv" or "tracks" not in probe.h5_names,
+    0.6,  # DeepLabCut's own default pcutoff: its low-likelihood guesses are not points
 )
 def read_dlc(path: Path) -> Keypoints2D:
     """DeepLabCut predictions: the .csv (header rows scorer, [individuals], bodyparts, coords) or the .h5 (pandas;
@@ -269,6 +391,7 @@ def read_dlc(path: Path) -> Keypoints2D:
             raise LfmError(f"cannot read as a DeepLabCut table ({e})", path) from None
         header = [list(map(str, level)) for level in zip(*df.columns, strict=True)]
         values = df.to_numpy(np.float64)
+        frames = ["/".join(map(str, k)) if isinstance(k, tuple) else str(k) for k in df.index]
     else:
         try:
             with open(path, newline="") as f:
@@ -278,15 +401,32 @@ def read_dlc(path: Path) -> Keypoints2D:
         n_header = next((k for k, r in enumerate(rows) if r and r[0] == "coords"), None)
         if n_header is None or not rows[n_header + 1 :]:
             raise LfmError("not a DeepLabCut CSV (no 'coords' header row, or no data)", path)
-        header = [r[1:] for r in rows[: n_header + 1]]
-        try:
-            values = np.array(
-                [[float(v) if v else np.nan for v in r[1:]] for r in rows[n_header + 1 :] if r], np.float64
-            )
-        except ValueError as e:
-            raise LfmError(f"non-numeric value in the data ({e})", path) from None
+        # index columns: one (the frame or image path) or, from DeepLabCut 2.2, three (folder, video, image)
+        coords_row = rows[n_header]
+        n_index = 1 + next((k for k, v in enumerate(coords_row[1:]) if v), len(coords_row) - 1)
+        header = [r[n_index:] for r in rows[: n_header + 1]]
+        if any(len(h) != len(header[-1]) for h in header):
+            raise LfmError("the header rows of this DeepLabCut CSV differ in length", path)
+        values, frames = [], []
+        for line, r in enumerate(rows[n_header + 1 :], n_header + 2):
+            if not r:
+                continue
+            frames.append("/".join(v for v in r[:n_index] if v))
+            if len(r) != n_index + len(header[-1]):
+                raise LfmError(f"line {line}: {len(r)} columns, the header has {n_index + len(header[-1])}", path)
+            try:
+                values.append([float(v) if v else np.nan for v in r[n_index:]])
+            except ValueError as e:
+                raise LfmError(f"line {line}: non-numeric value ({e})", path) from None
+        values = np.array(values, np.float64).reshape(-1, len(header[-1]))
     # header rows: scorer, [individuals (multi-animal)], bodyparts, coords
     coords, parts = header[-1], header[-2]
+    if "z" in coords:
+        raise LfmError(
+            "a triangulated 3D DeepLabCut file (x, y, z columns); lfm lift takes 2D: give a camera's 2D file", path
+        )
+    if len(set(zip(header[-3] if len(header) >= 4 else parts, parts, coords, strict=True))) < len(coords):
+        raise LfmError("a body part (of one individual) appears twice in the header", path)
     individuals = header[-3] if len(header) >= 4 else ["0"] * len(parts)
     ind_names = list(dict.fromkeys(individuals))
     joint_names = list(dict.fromkeys(parts))
@@ -309,13 +449,15 @@ def read_dlc(path: Path) -> Keypoints2D:
         rig=match_rig(joint_names),
         individuals=ind_names,
         format="dlc",
+        named=True,
+        frame_names=frames,
     )
 
 
 # ----- SLEAP
 
 
-@reader("sleap", "SLEAP analysis .h5", (".h5", ".hdf5", ".slp"), lambda probe: "tracks" in probe.h5_names)
+@reader("sleap", "SLEAP analysis .h5", (".h5", ".hdf5"), lambda probe: "tracks" in probe.h5_names)
 def read_sleap(path: Path) -> Keypoints2D:
     """A SLEAP analysis .h5: tracks (tracks, 2, nodes, frames), node_names, optional track_names, point_scores and
     edge_inds."""
@@ -362,7 +504,54 @@ def read_sleap(path: Path) -> Keypoints2D:
         rig=rig,
         individuals=names or [str(i) for i in range(points.shape[1])],
         format="sleap",
+        named=True,
     )
+
+
+@reader("slp", "SLEAP project or predictions .slp (needs sleap-io)", (".slp",), lambda probe: True)
+def read_slp(path: Path) -> Keypoints2D:
+    """A SLEAP labels file (.slp) of one video, through the optional sleap-io package: node names, edges, tracks
+    (instances without a track are linked from frame to frame)."""
+    try:
+        import sleap_io
+    except ImportError:
+        raise LfmError(
+            "reading SLEAP .slp files needs sleap-io (pip install 'lfmcli[sleap]'); or export an analysis file with "
+            "`sleap-convert --format analysis` and lift that .h5",
+            path,
+        ) from None
+    try:
+        labels = sleap_io.load_slp(str(path))
+    except Exception as e:  # sleap-io raises many kinds on damaged files
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise LfmError(f"not a readable SLEAP file ({reason})", path) from None
+    if len(labels.skeletons) != 1 or len(labels.videos) != 1:
+        raise LfmError(
+            f"{len(labels.skeletons)} skeletons and {len(labels.videos)} videos; lfm reads one of each per file", path
+        )
+    skeleton = labels.skeletons[0]
+    nodes = list(skeleton.node_names)
+    tracked = bool(labels.tracks)
+    data = labels.numpy(untracked=not tracked, return_confidence=True).astype(np.float32)  # (T, I, J, 3)
+    points, conf = data[..., :2], data[..., 2]
+    conf[np.isnan(points).any(-1)] = np.nan
+    _finite(points, path)
+    rig = match_rig(nodes)
+    if rig is None and skeleton.edge_inds:
+        try:
+            rig = Rig.from_dict(
+                {"name": path.stem, "joints": nodes, "edges": [[nodes[a], nodes[b]] for a, b in skeleton.edge_inds]},
+                origin=str(path),
+            )
+        except RigError:
+            rig = None
+    if tracked:
+        kp = Keypoints2D(points, conf, nodes, rig, [t.name for t in labels.tracks], format="slp")
+    else:
+        kp = _detections(points, conf, rig, "slp", path)
+        kp.joints = nodes
+    kp.named = True
+    return kp
 
 
 def detect_format(path: Path) -> str:
@@ -386,6 +575,27 @@ def read_keypoints(path: str | Path, fmt: str | None = None) -> Keypoints2D:
     if fmt not in READERS:
         raise LfmError(f"--format {fmt!r}: choose from {', '.join(READERS)}")
     kp = READERS[fmt].read(path)
-    if kp.points.shape[0] == 0:
-        raise LfmError("holds no frames", path)
+    check_keypoints(kp, path)
     return kp
+
+
+MAX_COORDINATE = 1e7  # pixels; larger values are not image coordinates (and overflow float32 arithmetic)
+
+
+def check_keypoints(kp: Keypoints2D, path: Path) -> None:
+    """What every reader's result must be: frames, joints, coordinates that are numbers of a sane size,
+    confidences that are not negative, a positive frame rate."""
+    T, _, J = kp.shape
+    if T == 0:
+        raise LfmError("holds no frames", path)
+    if J == 0:
+        raise LfmError("holds no keypoints (0 joints per frame)", path)
+    seen = np.isfinite(kp.points)
+    if (np.abs(kp.points[seen]) > MAX_COORDINATE).any():
+        raise LfmError(f"coordinates beyond {MAX_COORDINATE:g}: these are not image coordinates", path)
+    if (kp.confidence < 0).any():
+        raise LfmError("negative confidence values (a confidence runs from 0 to 1)", path)
+    if len(set(kp.joints)) < len(kp.joints):
+        raise LfmError("two keypoints share one name", path)
+    if kp.fps is not None and not 0 < kp.fps < np.inf:
+        raise LfmError(f"frame rate {kp.fps} is not a positive number", path)

@@ -63,6 +63,9 @@ def write_h5(path: Path, kp: Keypoints2D, lifted: Lifted, attrs: dict) -> None:
         time = f.create_variable("time", ("time",), "f8")
         time[:] = np.arange(T) / kp.fps if kp.fps else np.arange(T)
         time.attrs["units"] = "seconds" if kp.fps else "frame index"
+        if kp.frame_names is not None:  # the way back to the input's images or files
+            source = f.create_variable("source_frame", ("time",), h5py.string_dtype())
+            source[:] = np.array(kp.frame_names, dtype=object)
         for name, values in (
             ("individual", kp.individuals),
             ("keypoint", kp.joints),
@@ -99,6 +102,7 @@ def write_npz(path: Path, kp: Keypoints2D, lifted: Lifted, attrs: dict) -> None:
             confidence=kp.confidence,
             keypoints=np.array(kp.joints),
             individuals=np.array(kp.individuals),
+            source_frame=np.array(kp.frame_names if kp.frame_names is not None else [], dtype=str),
             edges=np.array(kp.rig.edges if kp.rig else np.zeros((0, 2), int)),
             attrs=json.dumps(attrs),
         )
@@ -110,6 +114,7 @@ def write_json(path: Path, kp: Keypoints2D, lifted: Lifted, attrs: dict) -> None
         "keypoints": kp.joints,
         "individuals": kp.individuals,
         "fps": kp.fps,
+        "source_frames": kp.frame_names,
         "edges": [list(e) for e in (kp.rig.edges if kp.rig else [])],
         "frame": FRAME_NOTE,
         **attrs,
@@ -133,7 +138,9 @@ def write_c3d(path: Path, kp: Keypoints2D, lifted: Lifted, attrs: dict) -> None:
     labels = [f"{ind}:{j}" if I > 1 else j for ind in kp.individuals for j in kp.joints]
     pts = np.ones((4, I * J, T))
     pts[:3] = lifted.position.transpose(3, 1, 2, 0).reshape(3, I * J, T)
-    c3d["parameters"]["POINT"]["RATE"]["value"] = [kp.fps or 30.0]
+    if not kp.fps:
+        raise LfmError("C3D needs the frame rate, which the input does not give: pass --fps", path)
+    c3d["parameters"]["POINT"]["RATE"]["value"] = [kp.fps]
     c3d["parameters"]["POINT"]["LABELS"]["value"] = labels
     c3d["data"]["points"] = pts
     with atomic_path(path) as tmp:
@@ -160,6 +167,7 @@ def read_result(path: str | Path) -> tuple[Keypoints2D, Lifted, dict]:
             confidence = f["confidence"][()] if "confidence" in f else np.ones(points.shape[:3], np.float32)
             visible = f["visible"][()].astype(bool) if "visible" in f else np.isfinite(position).all(-1)
             edges = [tuple(int(v) for v in e) for e in f["edges"][()]] if "edges" in f else []
+            frame_names = text("source_frame") if "source_frame" in f else None
             time = f["time"]
             fps = (1 / float(time[1] - time[0])) if len(time) > 1 and time.attrs.get("units") == "seconds" else None
             attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
@@ -169,5 +177,7 @@ def read_result(path: str | Path) -> tuple[Keypoints2D, Lifted, dict]:
     rig = shipped_rigs()[name] if name in shipped_rigs() else None
     if rig is None or list(rig.joints) != joints:
         rig = Rig(name=name or "result", joints=tuple(joints), edges=tuple(edges)) if edges else None
-    kp = Keypoints2D(points, confidence, joints, rig, individuals, fps=fps, format="lfm-result")
+    kp = Keypoints2D(
+        points, confidence, joints, rig, individuals, fps=fps, format="lfm-result", frame_names=frame_names
+    )
     return kp, Lifted(position=position, visible=visible), attrs

@@ -55,13 +55,23 @@ class _Base(nn.Module):
             self.lift_in = nn.Linear(cfg.dim, cfg.dim)
         elif cfg.encoding == "mlp":
             self.encode, self.lift_in = MLPEmbedding(in_dim, cfg.dim), nn.Identity()
-        else:
-            raise ValueError(f"encoding must be fourier or mlp, not {cfg.encoding!r}")
+        else:  # ModelConfig checks the choices
+            raise AssertionError(cfg.encoding)
         self.hidden_token = nn.Parameter(torch.zeros(cfg.dim))  # stands in for a joint whose 2D is missing
         self.space = nn.ModuleList(
             HybridLayer(cfg.dim, cfg.heads, cfg.mlp_ratio, cfg.attention) for _ in range(cfg.layers)
         )
         self.decode = nn.Sequential(nn.Linear(cfg.dim, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, 3))
+        if cfg.output == "residual":  # an untrained model is the flat lift
+            nn.init.zeros_(self.decode[-1].weight)
+            nn.init.zeros_(self.decode[-1].bias)
+
+    def shape(self, x: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
+        """The 3D of each joint from its final token and its normalised 2D."""
+        out = self.decode(x)
+        if self.cfg.output == "residual":
+            out = out + torch.cat([xy, torch.zeros_like(xy[..., :1])], -1)
+        return out
 
     def tokens(self, features: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
         x = self.lift_in(self.encode(features))
@@ -89,11 +99,12 @@ class LFM(_Base):
 
     def forward(self, points2d, visible, exists, adjacency):
         visible = visible & exists
-        x = self.tokens(normalize_2d(points2d, visible), visible)
+        xy = normalize_2d(points2d, visible)
+        x = self.tokens(xy, visible)
         graph, glob = _masks(visible, exists, adjacency)
         for layer in self.space:
             x = layer(x, graph, glob)
-        return self.decode(x)
+        return self.shape(x, xy)
 
 
 class SpaceTimeLFM(_Base):
@@ -134,7 +145,7 @@ class SpaceTimeLFM(_Base):
         x = x.reshape(B * T, J, -1)
         for layer in self.space:
             x = layer(x, graph, glob)
-        return self.decode(x).reshape(B, T, J, 3)
+        return self.shape(x, xy.reshape(B * T, J, 2)).reshape(B, T, J, 3)
 
 
 MODELS = {"lfm": LFM, "spacetime": SpaceTimeLFM}  # kind -> class; MODEL_PRESETS has the same keys

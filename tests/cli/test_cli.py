@@ -32,7 +32,7 @@ def test_synthetic_build_info_validate(cli, tmp_path):
     assert len(info["categories"]) == 4 and len(info["rigs"]) >= 4 and len(set(info["rigs"].values())) >= 3
     assert sum(info["splits"].values()) == info["frames"]
     assert cli("dataset", "validate", out).exit_code == 0
-    assert "categor" in cli("dataset", "info", out).stderr
+    assert "categor" in cli("dataset", "info", out).stdout  # a table of results: stdout
 
 
 def test_bad_input_is_one_line_exit_1_and_leaves_nothing(cli, tmp_path, monkeypatch):
@@ -49,6 +49,8 @@ def test_bad_input_is_one_line_exit_1_and_leaves_nothing(cli, tmp_path, monkeypa
     assert r.exit_code == 1 and "unknown rig 'no_such_rig'" in r.stderr
     r = cli("build-dataset", "synthetic", "-o", out, "--split", "1,2")
     assert r.exit_code == 2 and "--split" in r.output  # a usage error
+    monkeypatch.setenv("LFM_DEBUG", "0")
+    assert cli("dataset", "info", bad).exit_code == 1  # 0 is off
     monkeypatch.setenv("LFM_DEBUG", "1")
     r = cli("dataset", "info", bad)
     assert r.exit_code != 0 and r.exception is not None  # the traceback is kept

@@ -44,15 +44,24 @@ def test_coco_openpose_dlc_sleap_readers(tmp_path, rng):
     )
     kp = read_keypoints(tmp_path / "coco.json")
     assert kp.format == "coco" and kp.shape == (2, 2, 17) and kp.rig.name == "coco_17"
-    assert np.isnan(kp.points[1, 0, 0]).all() and np.isnan(kp.points[1, 1]).all() and kp.image_size == (640, 480)
+    present = np.isfinite(kp.points[1]).any((-1, -2))  # image 2's one person went to one of the two tracks
+    assert present.sum() == 1 and np.isnan(kp.points[1, present, 0]).all() and kp.image_size == (640, 480)
     # OpenPose: a folder of per-frame files, BODY_25
     op = tmp_path / "openpose"
     op.mkdir()
     for t in range(3):
-        people = [{"pose_keypoints_2d": [v for x, y in frames(rng, 1, 25)[0] for v in (x, y, 0.9)]}]
+        body = frames(rng, 1, 25)[0]
+        body[1], body[8] = (body[2] + body[5]) / 2, (body[9] + body[12]) / 2  # BODY_25's neck and mid-hip
+        people = [{"pose_keypoints_2d": [v for x, y in body for v in (x, y, 0.9)]}]
         (op / f"clip_{t:012d}_keypoints.json").write_text(json.dumps({"version": 1.3, "people": people}))
     kp = read_keypoints(op)
     assert kp.format == "openpose" and kp.shape == (3, 1, 25) and kp.rig.name == "openpose_body25"
+    for f in op.glob("*.json"):  # random points: no layout is guessed
+        doc = json.loads(f.read_text())
+        doc["people"][0]["pose_keypoints_2d"] = [v for x, y in frames(rng, 1, 25)[0] for v in (x, y, 0.9)]
+        f.write_text(json.dumps(doc))
+    kp = read_keypoints(op)
+    assert kp.rig is None and "neither BODY_25 nor BODY_25B" in kp.notes[0]
     # DeepLabCut CSV, multi-animal
     header = [
         ["scorer"] + ["DLC"] * 12,
@@ -84,7 +93,7 @@ def test_a_format_is_one_registry_entry_and_detection_follows_it(tmp_path, cli, 
     from lfmcli.io import readers
     from lfmcli.keypoints import Keypoints2D
 
-    assert list(readers.READERS) == ["lfm-json", "coco", "openpose", "dlc", "sleap"]
+    assert list(readers.READERS) == ["lfm-json", "coco", "openpose", "dlc", "sleap", "slp"]
     help_text = cli("lift", "--help").stdout
     assert all(name in help_text for name in readers.READERS)  # --format help comes from the registry
     path = tmp_path / "track.tsv"

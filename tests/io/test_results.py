@@ -33,6 +33,7 @@ def test_a_result_reads_back_as_it_was_written(tmp_path, rng):
     points[1, 0, 2] = np.nan
     conf = np.where(np.isnan(points[..., 0]), np.nan, 0.5).astype(np.float32)
     kp = Keypoints2D(points, conf, list(rig.joints), rig, ["left", "right"], fps=25.0, format="lfm-json")
+    kp.frame_names = ["img_0.png", "img_1.png", "img_2.png", "img_3.png"]
     position = rng.normal(size=(4, 2, 3, 3)).astype(np.float32)
     position[1, 0, 2] = np.nan
     lifted = Lifted(position, np.isfinite(points).all(-1))
@@ -44,6 +45,23 @@ def test_a_result_reads_back_as_it_was_written(tmp_path, rng):
     np.testing.assert_array_equal(again.visible, lifted.visible)
     assert back.joints == ["a", "b", "c"] and back.individuals == ["left", "right"] and back.fps == pytest.approx(25)
     assert back.rig.edges == rig.edges and attrs["command"] == "lfm lift x" and attrs["rig"] == "own"
+    assert back.frame_names == kp.frame_names
     with pytest.raises(LfmError, match="not an lfm lift result"):
         h5py.File(tmp_path / "empty.h5", "w").close()
         read_result(tmp_path / "empty.h5")
+
+
+def test_frame_rate_and_the_way_back_to_the_source_frames(real_files, cli, ckpt, tmp_path):
+    xr = pytest.importorskip("xarray")
+    folder = real_files / "openpose" / "raga_example_1person"
+    out = tmp_path / "raga.h5"
+    r = cli("lift", folder, "-o", out, "--checkpoint", ckpt[0], "--fps", 25)
+    assert r.exit_code == 0, r.output
+    ds = xr.open_dataset(out, engine="h5netcdf")
+    assert list(ds.source_frame.values) == sorted(p.name for p in folder.glob("*.json"))
+    assert ds.time.values[1] == pytest.approx(1 / 25) and "--fps 25" in ds.attrs["command"]
+    # C3D needs a frame rate: without one it is refused before anything is written
+    r = cli("lift", folder, "-o", tmp_path / "no_rate.h5", "--checkpoint", ckpt[0], "--also", "c3d")
+    assert r.exit_code == 1 and "--fps" in r.stderr and not (tmp_path / "no_rate.h5").exists()
+    r = cli("lift", folder, "-o", tmp_path / "bad.h5", "--checkpoint", ckpt[0], "--fps", 0)
+    assert r.exit_code == 1 and "--fps 0" in r.stderr

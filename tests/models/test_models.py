@@ -4,8 +4,16 @@ import torch
 from lfmcli.config import MODEL_PRESETS, ModelConfig
 from lfmcli.errors import LfmError
 from lfmcli.geometry.procrustes import procrustes_loss
-from lfmcli.models import build_model
+from lfmcli.models import build_model, flat_lift
 from lfmcli.rigs import get_rig
+
+
+def built(cfg: ModelConfig):
+    """The model of ``cfg`` with a random last decoder layer (a residual model starts at zero: the flat lift, which
+    would pass any equivariance test trivially)."""
+    model = build_model(cfg)
+    torch.nn.init.normal_(model.decode[-1].weight, std=0.3)
+    return model.eval()
 
 
 def inputs(B=3, J=17, T=None, seed=0):
@@ -20,9 +28,11 @@ def inputs(B=3, J=17, T=None, seed=0):
 
 @pytest.mark.parametrize("kind", ["lfm", "spacetime"])
 @pytest.mark.parametrize("attention", ["hybrid", "local", "global"])
-def test_permuting_joints_permutes_the_output(kind, attention):
+@pytest.mark.parametrize("output", ["residual", "shape"])
+def test_permuting_joints_permutes_the_output(kind, attention, output):
     torch.manual_seed(0)
-    model = build_model(ModelConfig(kind=kind, dim=32, heads=4, layers=2, motion_layers=1, attention=attention)).eval()
+    cfg = ModelConfig(kind=kind, dim=32, heads=4, layers=2, motion_layers=1, attention=attention, output=output)
+    model = built(cfg)
     pts, vis, exists, adj = inputs(T=None if kind == "lfm" else 6)
     perm = torch.randperm(17)
     out = model(pts, vis, exists, adj)
@@ -33,7 +43,7 @@ def test_permuting_joints_permutes_the_output(kind, attention):
 @pytest.mark.parametrize("kind", ["lfm", "spacetime"])
 def test_padding_and_hidden_points_do_not_influence_visible_joints(kind):
     torch.manual_seed(0)
-    model = build_model(ModelConfig(kind=kind, dim=32, heads=4, layers=2, motion_layers=1)).eval()
+    model = built(ModelConfig(kind=kind, dim=32, heads=4, layers=2, motion_layers=1))
     T = None if kind == "lfm" else 5
     pts, vis, exists, adj = inputs(T=T)
     out = model(pts, vis, exists, adj)
@@ -57,11 +67,36 @@ def test_padding_and_hidden_points_do_not_influence_visible_joints(kind):
 
 
 def test_translation_and_scale_of_2d_do_not_matter():
-    model = build_model(ModelConfig(dim=32, heads=4, layers=2)).eval()
+    model = built(ModelConfig(dim=32, heads=4, layers=2))
     pts, vis, exists, adj = inputs()
     torch.testing.assert_close(
         model(pts * 3 + 100, vis, exists, adj), model(pts, vis, exists, adj), atol=1e-4, rtol=1e-4
     )
+
+
+@pytest.mark.parametrize("kind", ["lfm", "spacetime"])
+def test_an_untrained_residual_model_is_the_flat_lift(kind):
+    model = build_model(ModelConfig(kind=kind, dim=32, heads=4, layers=2, motion_layers=1)).eval()
+    pts, vis, exists, adj = inputs(T=None if kind == "lfm" else 4)
+    flat = flat_lift(pts if kind == "spacetime" else pts[:, None], vis if kind == "spacetime" else vis[:, None])
+    torch.testing.assert_close(model(pts, vis, exists, adj), flat.reshape(*pts.shape[:-1], 3))
+    shape = build_model(ModelConfig(kind=kind, dim=32, heads=4, layers=2, motion_layers=1, output="shape"))
+    assert not torch.allclose(shape.eval()(pts, vis, exists, adj), flat.reshape(*pts.shape[:-1], 3), atol=1e-2)
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"heads": 3}, "model.heads.*must divide"),
+        ({"output": "depth"}, "model.output.*residual, shape"),
+        ({"attention": "both"}, "model.attention"),
+        ({"dim": 0}, "model.dim.*at least 1"),
+        ({"motion_layers": -1}, "model.motion_layers"),
+    ],
+)
+def test_model_settings_are_checked_when_read(settings, message):
+    with pytest.raises(LfmError, match=message):
+        ModelConfig.from_dict(settings)
 
 
 def test_no_visible_points_gives_finite_output():

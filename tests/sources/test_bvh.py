@@ -128,3 +128,5 @@ def test_units_are_guessed_from_names_and_size_and_said(shared_data):
         span = np.nanmax(points[0], 0) - np.nanmin(points[0], 0)
         assert 0.9 < span.max() < 2.4  # every one a person, not a 55 m giant
     assert plan(files[:1], scale=CMU_UNIT).notes == []
+    # the conversion that keeps CMU's ASF bone names is the shipped CMU BVH rig (its cmu_asf layout)
+    assert plan(files[:1]).sequences[0].load().rig.name == "cmu_bvh_31"

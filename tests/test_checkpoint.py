@@ -1,0 +1,45 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from lfmcli.checkpoint import load_checkpoint, save_checkpoint
+from lfmcli.config import ModelConfig
+from lfmcli.errors import LfmError
+from lfmcli.models import build_model
+
+
+def rewrite_metadata(src, dst, edit):
+    from safetensors import safe_open
+
+    with safe_open(str(src), "pt") as f:
+        meta = dict(f.metadata())
+    model = json.loads(meta["model"])
+    edit(model)
+    meta["model"] = json.dumps(model)
+    save_file(load_file(str(src)), str(dst), metadata=meta)
+
+
+def test_a_checkpoint_from_before_model_output_decodes_shapes(tmp_path):
+    torch.manual_seed(0)
+    cfg = ModelConfig(dim=32, heads=4, layers=1, output="shape")
+    model = build_model(cfg).eval()
+    save_checkpoint(tmp_path / "new.safetensors", model, cfg, {})
+    rewrite_metadata(tmp_path / "new.safetensors", tmp_path / "old.safetensors", lambda m: m.pop("output"))
+    old = load_checkpoint(tmp_path / "old.safetensors")
+    assert old.config.output == "shape"
+    pts, vis = torch.rand(2, 5, 2) * 100, torch.ones(2, 5, dtype=torch.bool)
+    adj = torch.eye(5, dtype=torch.bool).expand(2, 5, 5)
+    torch.testing.assert_close(old.model(pts, vis, vis, adj), model(pts, vis, vis, adj))
+
+
+@pytest.mark.parametrize(
+    "edit", [lambda m: m.update(dim="wide"), lambda m: m.update(heads=5), lambda m: m.update(output="depth")]
+)
+def test_edited_checkpoint_metadata_is_one_error(tmp_path, edit):
+    cfg = ModelConfig(dim=32, heads=4, layers=1)
+    save_checkpoint(tmp_path / "a.safetensors", build_model(cfg), cfg, {})
+    rewrite_metadata(tmp_path / "a.safetensors", tmp_path / "b.safetensors", edit)
+    with pytest.raises(LfmError, match="b.safetensors.*not an lfm checkpoint"):
+        load_checkpoint(tmp_path / "b.safetensors")
