@@ -246,6 +246,9 @@ class Trainer:
                 on_epoch(report)
             if self.bad_epochs >= t.patience or time.perf_counter() - started > budget:
                 break
+        if self._lock is not None:  # done: the folder may be resumed
+            self._lock.close()
+            self._lock = None
         return reports
 
     def _init_weights(self, path: str) -> dict:

@@ -200,5 +200,6 @@ def test_one_run_folder_trains_one_run_at_a_time(zoo, tmp_path):
     first = Trainer(cfg, tmp_path / "run")
     with pytest.raises(LfmError, match="another lfm train is using this run folder"):
         Trainer(cfg, tmp_path / "run")
-    first._lock.close()  # as when its process ends
-    Trainer(cfg, tmp_path / "run")
+    first.fit()  # a finished run leaves the folder free to resume
+    cfg.training.epochs += 1
+    Trainer(cfg, tmp_path / "run", resume=True)
