@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from . import __version__
 from .checkpoint import Checkpoint, default_checkpoint, load_checkpoint
@@ -25,7 +26,7 @@ from .files import check_not_input
 from .io.readers import READERS, read_keypoints
 from .io.results import WRITERS, write_result
 from .keypoints import Keypoints2D, Lifted
-from .rigs import get_rig
+from .rigs import Rig, get_rig, import_rig
 
 
 def lift_keypoints(
@@ -73,6 +74,22 @@ def _lift_clips(model, points: np.ndarray, visible: np.ndarray, adjacency, W: in
     return (total / weight).astype(np.float32)
 
 
+def rig_for_lift(spec: str) -> tuple[Rig, float | None]:
+    """``--rig``: a shipped rig name, a rig YAML file, or a DeepLabCut project's config.yaml, which gives its body
+    parts and skeleton, and its pcutoff as the confidence below which a point is missing (else None)."""
+    path = Path(spec)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        try:
+            doc = yaml.safe_load(path.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError, OSError):
+            doc = None  # get_rig says what is wrong with it
+        if isinstance(doc, dict) and ("bodyparts" in doc or "multianimalbodyparts" in doc):
+            cutoff = doc.get("pcutoff")
+            usable = isinstance(cutoff, int | float) and not isinstance(cutoff, bool) and 0 <= cutoff <= 1
+            return import_rig(path), float(cutoff) if usable else None
+    return get_rig(spec), None
+
+
 @dataclass
 class LiftReport:
     """What `lift_file` did: the input it read, the result, the model, and the files it wrote."""
@@ -98,7 +115,8 @@ def lift_file(
 ) -> LiftReport:
     """Read a 2D keypoints file, lift it with ``checkpoint`` (else the packaged ``model_kind`` model) and write the
     result to ``output`` (HDF5) and beside it in the ``also`` formats, with the provenance in its attributes. Points
-    below ``min_confidence`` are missing (None: the format's default, `Reader.min_confidence`); ``fps`` gives the frame
+    below ``min_confidence`` are missing (None: a DeepLabCut config's pcutoff given as ``rig``, else the format's
+    default, `Reader.min_confidence`); ``fps`` gives the frame
     rate where the input does not (or overrides it)."""
     input, output = Path(input), Path(output)
     for f in also:
@@ -112,12 +130,14 @@ def lift_file(
     kp.fps = fps or kp.fps
     if "c3d" in also and not kp.fps:  # refused before anything is written
         raise LfmError("--also c3d needs the frame rate, which the input does not give: pass --fps", input)
+    cutoff = None
+    if rig is not None:
+        chosen, cutoff = rig_for_lift(rig)
+        kp = kp.with_rig(chosen, input)
     if min_confidence is None:
-        min_confidence = READERS[kp.format].min_confidence if kp.format in READERS else 0.0
+        min_confidence = cutoff if cutoff is not None else getattr(READERS.get(kp.format), "min_confidence", 0.0)
     elif not 0 <= min_confidence <= 1:
         raise LfmError(f"--min-confidence {min_confidence}: a confidence between 0 and 1")
-    if rig is not None:
-        kp = kp.with_rig(get_rig(rig), input)
     check_kind(model_kind)
     dev = resolve_device(device)
     ckpt = load_checkpoint(checkpoint or default_checkpoint(model_kind), dev)

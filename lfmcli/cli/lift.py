@@ -23,11 +23,16 @@ def lift(
         "--model",
         help="Packaged model to use without --checkpoint: lfm (single frame) or spacetime (sequences).",
     ),
-    rig: str = typer.Option(None, "--rig", help="The rig of the input joints, when the file does not say."),
+    rig: str = typer.Option(
+        None,
+        "--rig",
+        help="The rig of the input joints: a rig name or YAML, or a DeepLabCut config.yaml (its skeleton and pcutoff); "
+        "matched by name when the file names its joints.",
+    ),
     min_confidence: float = typer.Option(
         None,
         "--min-confidence",
-        help="Points with lower confidence are missing (default: "
+        help="Points with lower confidence are missing (default: a DeepLabCut config's pcutoff, or "
         + ", ".join(f"{r.min_confidence:g} for {r.name}" for r in READERS.values() if r.min_confidence)
         + ", else 0).",
     ),

@@ -159,3 +159,20 @@ def test_deeplabcut_guesses_below_its_pcutoff_are_missing_by_default(tmp_path):
     assert every.lifted.visible.all()
     with pytest.raises(LfmError, match="--min-confidence 2"):
         lift_file(path, tmp_path / "c.h5", min_confidence=2, device="cpu")
+
+
+def test_a_deeplabcut_config_as_rig_gives_its_skeleton_and_pcutoff(real_files, tmp_path):
+    from lfmcli.lift import lift_file
+
+    config = real_files / "dlc" / "openfield-Pranav-2018-10-30__config.yaml"
+    done = lift_file(real_files / "dlc" / "m4s1__CollectedData_Pranav.csv", tmp_path / "m.h5", rig=str(config))
+    assert done.keypoints.rig.name == "openfield" and done.keypoints.joints == [
+        "snout",
+        "leftear",
+        "rightear",
+        "tailbase",
+    ]
+    import h5py
+
+    with h5py.File(tmp_path / "m.h5") as f:
+        assert "--min-confidence 0.4" in f.attrs["command"]  # the project's pcutoff
