@@ -394,10 +394,12 @@ def read_dlc(path: Path) -> Keypoints2D:
         frames = ["/".join(map(str, k)) if isinstance(k, tuple) else str(k) for k in df.index]
     else:
         try:
-            with open(path, newline="") as f:
+            with open(path, newline="", encoding="utf-8") as f:
                 rows = list(csv.reader(f))
         except FileNotFoundError:
             raise LfmError("no such file", path) from None
+        except (UnicodeDecodeError, csv.Error):
+            raise LfmError("not a UTF-8 text CSV file", path) from None
         n_header = next((k for k, r in enumerate(rows) if r and r[0] == "coords"), None)
         if n_header is None or not rows[n_header + 1 :]:
             raise LfmError("not a DeepLabCut CSV (no 'coords' header row, or no data)", path)

@@ -85,6 +85,14 @@ def test_deeplabcut_csv_with_three_index_columns(real_files):
     assert single.shape == (116, 1, 4) and single.joints == ["snout", "leftear", "rightear", "tailbase"]
 
 
+def test_a_binary_csv_is_one_line(cli, tmp_path):
+    (tmp_path / "noise.csv").write_bytes(bytes(range(256)) * 4)
+    r = cli("lift", tmp_path / "noise.csv", "-o", tmp_path / "out.h5")
+    assert r.exit_code == 1 and "noise.csv: not a UTF-8 text CSV file" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out.h5").exists()
+
+
 def test_a_triangulated_deeplabcut_csv_is_refused(tmp_path):
     rows = ["scorer,s,s,s", "bodyparts,nose,nose,nose", "coords,x,y,z", "0,1.0,2.0,3.0"]
     path = tmp_path / "3d.csv"
