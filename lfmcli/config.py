@@ -114,15 +114,11 @@ class AugmentConfig:
 
     def __post_init__(self):
         shares = ("reproject", "weak_projection", "morph", "drop_joints", "drop_max", "virtual_joints", "outliers_2d")
-        for name in shares:
-            if not 0 <= getattr(self, name) <= 1:
-                raise LfmError(f"config key 'data.augment.{name}' is a share between 0 and 1")
+        _check(self, "data.augment", at_least_1=("virtual_max",), not_negative=("noise_2d", "roll_deg"), shares=shares)
         for name in ("elevation_deg", "distance", "morph_range"):
             low, high = _pair(getattr(self, name), name)
             if name != "elevation_deg" and not 0 < low <= high:
                 raise LfmError(f"config key 'data.augment.{name}' takes two positive numbers, low then high")
-        if self.virtual_max < 1 or self.noise_2d < 0 or self.roll_deg < 0:
-            raise LfmError("data.augment: virtual_max is at least 1; noise_2d and roll_deg are not negative")
 
     @property
     def active(self) -> bool:

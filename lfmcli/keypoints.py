@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .errors import LfmError
-from .rigs import Rig
+from .rigs import Rig, RigError
 
 
 @dataclass
@@ -38,15 +38,18 @@ class Keypoints2D:
             if rig.num_joints != J:
                 raise LfmError(f"{J} joints, but rig {rig.name!r} has {rig.num_joints}", source)
             return replace(self, rig=rig, joints=list(rig.joints))
-        index = {n: j for j, n in enumerate(rig.joints)} | {a: rig.joints.index(n) for a, n in rig.aliases.items()}
-        unknown = [n for n in self.joints if n not in index]
+        order, unknown = [], []
+        for name in self.joints:
+            try:
+                order.append(rig.index(name))  # by name or alias
+            except RigError:
+                unknown.append(name)
         if unknown:
             raise LfmError(
                 f"{len(unknown)} of the file's keypoints are not joints of rig {rig.name!r} "
                 f"({', '.join(unknown[:4])}{', ...' if len(unknown) > 4 else ''})",
                 source,
             )
-        order = [index[n] for n in self.joints]
         if len(set(order)) < len(order):
             raise LfmError(f"two of the file's keypoints are one joint of rig {rig.name!r}", source)
         points = np.full((T, I, rig.num_joints, 2), np.nan, np.float32)

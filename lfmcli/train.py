@@ -140,9 +140,11 @@ class Trainer:
             pairs = [(v, s) for v in views for s in range(0, max(bank.view_length[v] - T, 0) + 1, T)]
             pairs = [pairs[i] for i in rng.permutation(len(pairs))[: max(t.val_samples // T, 1)]]
             v, s = np.array(pairs).T
-            return [bank.windows(v[i : i + B], s[i : i + B], T) for i in range(0, len(v), B)]
-        idx = np.sort(rng.permutation(bank.num_samples)[: t.val_samples])
-        return [bank.frames(idx[i : i + B]) for i in range(0, len(idx), B)]
+            batches = [bank.windows(v[i : i + B], s[i : i + B], T) for i in range(0, len(v), B)]
+        else:
+            idx = np.sort(rng.permutation(bank.num_samples)[: t.val_samples])
+            batches = [bank.frames(idx[i : i + B]) for i in range(0, len(idx), B)]
+        return [piece for batch in batches for piece in batch.by_size()]  # split once, evaluated every epoch
 
     # ----- steps
     def loss(self, pred: torch.Tensor, batch: Batch) -> torch.Tensor:
@@ -157,8 +159,7 @@ class Trainer:
         self.net.eval()
         total, count = 0.0, 0
         with torch.no_grad():
-            pieces = [p for b in (batches if batches is not None else self._val_batches) for p in b.by_size()]
-            for batch in pieces:
+            for batch in batches if batches is not None else self._val_batches:
                 batch = batch.to(self.device)
                 if flat:
                     pred = flat_lift(batch.points2d, batch.visible & _exists_like(batch))

@@ -134,10 +134,10 @@ def _joint_names(rig, count: int) -> list[str]:
 
 
 def _detections(
-    points: np.ndarray, conf: np.ndarray, rig, fmt: str, path: Path, ids=None, image_size=None, notes=()
+    points: np.ndarray, conf: np.ndarray, rig, fmt: str, path: Path, ids=None, image_size=None, notes=(), joints=None
 ) -> Keypoints2D:
-    """Stacked detections as a result: joints named by the rig, individuals by the file's track ``ids`` (per frame,
-    per detection) when it has them, else linked from frame to frame."""
+    """Stacked detections as a result: joints named by ``joints`` or the rig, individuals by the file's track
+    ``ids`` (per frame, per detection) when it has them, else linked from frame to frame."""
     notes = list(notes)
     if ids is not None:
         for t, frame in enumerate(ids):
@@ -157,7 +157,7 @@ def _detections(
     return Keypoints2D(
         points=points,
         confidence=conf,
-        joints=_joint_names(rig, points.shape[2]),
+        joints=joints or _joint_names(rig, points.shape[2]),
         rig=rig,
         individuals=names,
         image_size=image_size,
@@ -198,7 +198,6 @@ def read_lfm_json(path: Path) -> Keypoints2D:
         pts.append(row_p)
         conf.append(row_c)
     points = np.array(pts, np.float32)[:, None]
-    _finite(points, path)
     if (np.array(conf, np.float64) > 1).any():
         raise LfmError("confidence values above 1 (a confidence runs from 0 to 1)", path)
     rig_spec = doc.get("rig")
@@ -272,7 +271,6 @@ def read_coco(path: Path) -> Keypoints2D:
         tracks[a.get("image_id", 0)].append(a.get("track_id"))
     # annotations mark visibility 1 or 2 (labelled); detector results put a confidence there
     points, conf = _stack_detections([per_image[i] for i in images], J, score_is_confidence=results)
-    _finite(points, path)
     ids = [tracks[i] for i in images]
     size = None
     if isinstance(doc, dict) and doc.get("images"):
@@ -330,12 +328,8 @@ def read_openpose(path: Path) -> Keypoints2D:
         raise LfmError(f"frames disagree on the keypoint count ({sorted(sizes)})", path)
     J = sizes.pop()
     points, conf = _stack_detections(frames, J, score_is_confidence=True)
-    _finite(points, path)
-    notes = []
-    rig = {25: None, 18: "openpose_coco18"}.get(J)
-    if J == 25:
-        rig, note = _body25_variant(points)
-        notes += [note] if note else []
+    rig, note = _body25_variant(points) if J == 25 else ("openpose_coco18" if J == 18 else None, None)
+    notes = [note] if note else []
     kp = _detections(points, conf, get_rig(rig) if rig else None, "openpose", path, _track_ids(ids), notes=notes)
     kp.frame_names = [f.name for f in files]
     return kp
@@ -443,7 +437,6 @@ def read_dlc(path: Path) -> Keypoints2D:
             conf[:, i, j] = values[:, c]
     missing = np.isnan(points).any(-1)
     points[missing], conf[missing] = np.nan, np.nan
-    _finite(points, path)
     return Keypoints2D(
         points=points,
         confidence=conf,
@@ -489,16 +482,7 @@ def read_sleap(path: Path) -> Keypoints2D:
         else np.ones(points.shape[:3], np.float32)
     )
     conf[np.isnan(points).any(-1)] = np.nan
-    _finite(points, path)
-    rig = match_rig(nodes)
-    if rig is None and edges is not None and len(edges):
-        try:
-            rig = Rig.from_dict(
-                {"name": path.stem, "joints": nodes, "edges": [[nodes[int(a)], nodes[int(b)]] for a, b in edges]},
-                origin=str(path),
-            )
-        except RigError:
-            rig = None  # SLEAP skeletons may leave nodes unconnected: lift without a graph
+    rig = _sleap_rig(nodes, edges if edges is not None else [], path)
     return Keypoints2D(
         points=points,
         confidence=conf,
@@ -508,6 +492,19 @@ def read_sleap(path: Path) -> Keypoints2D:
         format="sleap",
         named=True,
     )
+
+
+def _sleap_rig(nodes: list[str], edges, path: Path) -> Rig | None:
+    """A shipped rig with these node names, else the skeleton's own (edges as node index pairs; a rig in several
+    parts is fine), else None (no edges, or edges that are not a rig: lift without a graph)."""
+    rig = match_rig(nodes)
+    if rig is not None or not len(edges):
+        return rig
+    try:
+        pairs = [[nodes[int(a)], nodes[int(b)]] for a, b in edges]
+        return Rig.from_dict({"name": path.stem, "joints": nodes, "edges": pairs}, origin=str(path))
+    except (RigError, IndexError, TypeError, ValueError):
+        return None
 
 
 @reader("slp", "SLEAP project or predictions .slp (needs sleap-io)", (".slp",), lambda probe: True)
@@ -537,21 +534,11 @@ def read_slp(path: Path) -> Keypoints2D:
     data = labels.numpy(untracked=not tracked, return_confidence=True).astype(np.float32)  # (T, I, J, 3)
     points, conf = data[..., :2], data[..., 2]
     conf[np.isnan(points).any(-1)] = np.nan
-    _finite(points, path)
-    rig = match_rig(nodes)
-    if rig is None and skeleton.edge_inds:
-        try:
-            rig = Rig.from_dict(
-                {"name": path.stem, "joints": nodes, "edges": [[nodes[a], nodes[b]] for a, b in skeleton.edge_inds]},
-                origin=str(path),
-            )
-        except RigError:
-            rig = None
+    rig = _sleap_rig(nodes, skeleton.edge_inds, path)
     if tracked:
         kp = Keypoints2D(points, conf, nodes, rig, [t.name for t in labels.tracks], format="slp")
     else:
-        kp = _detections(points, conf, rig, "slp", path)
-        kp.joints = nodes
+        kp = _detections(points, conf, rig, "slp", path, joints=nodes)
     kp.named = True
     return kp
 
@@ -592,6 +579,7 @@ def check_keypoints(kp: Keypoints2D, path: Path) -> None:
         raise LfmError("holds no frames", path)
     if J == 0:
         raise LfmError("holds no keypoints (0 joints per frame)", path)
+    _finite(kp.points, path)
     seen = np.isfinite(kp.points)
     if (np.abs(kp.points[seen]) > MAX_COORDINATE).any():
         raise LfmError(f"coordinates beyond {MAX_COORDINATE:g}: these are not image coordinates", path)
