@@ -8,8 +8,9 @@ and pa-mpjpe% is scale-free. Training uses the scale-free loss, so that a 2.5 mm
 Experiments: combined vs isolated training; unseen category (each category left out in turn, trained on the others
 and a synthetic zoo, with the augmentations of AUGMENT and without); rig transfer (trained on the 28-joint CMU humans
 with and without augmentations, tested on the 31-joint CMU BVH skeleton, the 22-joint Bandai humans and the raw
-Bandai BVH files); ablations (Fourier vs MLP encoding, hybrid vs global-only vs local-only attention, Procrustes vs
-plain loss); space vs space-time (FA-MPJPE, SA-MPJPE, SA-MPVE); occlusion. docs/accuracy.md holds a run's tables.
+Bandai BVH files); the scale of the Fourier features (humans only, train vs held-out action); ablations
+(Fourier vs MLP encoding, hybrid vs global-only vs local-only attention, Procrustes vs plain loss); space vs
+space-time (FA-MPJPE, SA-MPJPE, SA-MPVE); occlusion. docs/accuracy.md holds a run's tables.
 
 Usage: python benchmarks/accuracy.py [--minutes 10] [--device auto] [--only combined,unseen,...] [--preset small]
 A GPU makes the default budget meaningful; on a CPU use small budgets and read the tables as a smoke test.
@@ -122,7 +123,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--preset", default="small")
-    ap.add_argument("--only", default="combined,unseen,transfer,ablations,spacetime,occlusion")
+    ap.add_argument("--only", default="combined,unseen,transfer,fourier,ablations,spacetime,occlusion")
     args = ap.parse_args()
     from lfmcli.devices import resolve_device
 
@@ -138,7 +139,7 @@ def main() -> None:
         m, dev, p = args.minutes, device, args.preset
         # one model on all categories: the combined row, the default of the ablations, the single-frame model of the
         # space-time comparison (and where that model starts), and the occlusion test
-        combined = train([real], runs / "combined", m, dev, p) if chosen - {"unseen", "transfer"} else None
+        combined = train([real], runs / "combined", m, dev, p) if chosen - {"unseen", "transfer", "fourier"} else None
         if "combined" in chosen:
             rows = []
             res = evaluate(combined, real, dev)
@@ -204,6 +205,24 @@ def main() -> None:
                 ["test rig", "frames", "% augmented", "% plain", "% flat", "augmented below flat"],
                 rows,
                 "Rig transfer: trained on the 28-joint CMU humans (train split), tested on other human skeletons",
+            )
+        if "fourier" in chosen:
+            rows = []
+            for key, name, sets in (
+                ("s1", "Fourier, sigma 1", {"model__sigma": 1}),
+                ("s3", "Fourier, sigma 3", {"model__sigma": 3}),
+                ("s10", "Fourier, sigma 10", {"model__sigma": 10}),
+                ("mlp", "learned MLP", {"model__encoding": "mlp"}),
+            ):
+                ckpt = train([files["cmu"]], runs / f"fourier_{key}", m, dev, p, **sets)
+                fit, val = (evaluate(ckpt, files["cmu"], dev, split=s) for s in ("train", "val"))
+                rows.append([name, fmt(fit["overall"], "pa-mpjpe%"), fmt(val["overall"], "pa-mpjpe%")])
+            flat = [fmt(r["baseline"]["overall"], "pa-mpjpe%") for r in (fit, val)]
+            rows.append(["flat baseline", *flat])
+            print_table(
+                ["encoding", "% train", "% val"],
+                rows,
+                "Fourier scale: CMU humans only, error on the training actions and on a held-out action (jumping)",
             )
         if "ablations" in chosen:
             rows = []

@@ -1,4 +1,4 @@
-"""Pictures: rig diagrams (more to come: lifted skeletons over time)."""
+"""Pictures: rig diagrams, and lifted skeletons over time beside their 2D input."""
 
 from __future__ import annotations
 
@@ -94,6 +94,8 @@ def render_motion(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+    from mpl_toolkits.mplot3d.art3d import Line3DCollection
 
     out = Path(out)
     T = points2d.shape[0]
@@ -116,42 +118,54 @@ def render_motion(
     fig = plt.figure(figsize=(8, 4), dpi=80)
     ax2, ax3 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2, projection="3d")
     frames = [T // 2] if out.suffix.lower() == ".png" else range(T)
+    edges = np.asarray(edges, dtype=int).reshape(-1, 2)
+    # every artist is made once and only its data changes per frame: clearing and redrawing the axes each frame
+    # costs several times more than drawing them
+    lines2d = ax2.add_collection(LineCollection([], colors="0.3", linewidths=1.5))
+    dots2d = ax2.scatter([], [], s=8, color="k")
+    if image_size:
+        ax2.set_xlim(0, image_size[0])
+        ax2.set_ylim(image_size[1], 0)
+    else:  # one box for the whole motion, so the picture does not jump
+        seen = points2d[np.isfinite(points2d).all(-1)]
+        lo, hi = (seen.min(0), seen.max(0)) if len(seen) else (np.zeros(2), np.ones(2))
+        pad = 0.05 * max(float((hi - lo).max()), 1e-9)
+        ax2.set_xlim(lo[0] - pad, hi[0] + pad)
+        ax2.set_ylim(hi[1] + pad, lo[1] - pad)
+    ax2.set_aspect("equal", adjustable="box")
+    ax2.set_title("2D input", fontsize=9)
+    drawn3d = []
+    for shape, color in ((truth, "tab:red"), (predicted, "tab:blue")):
+        if shape is not None:
+            lines = ax3.add_collection3d(Line3DCollection([np.zeros((2, 3))], colors=color, linewidths=1.8))
+            dots = ax3.scatter([], [], [], color=color, s=6 if len(edges) else 14)  # a rig without edges too
+            drawn3d.append((shape, lines, dots))
+    for axis, c in zip((ax3.set_xlim, ax3.set_ylim, ax3.set_zlim), (centre[0], centre[2], -centre[1]), strict=True):
+        axis(c - half, c + half)
+    ax3.set_box_aspect((1, 1, 1))
+    for ax in (ax2, ax3):  # no ticks: their labels were a third of the drawing time, and say little here
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax3.set_zticks([])
+    legend = "red: ground truth, blue: lifted" if truth is not None else "lifted 3D"
+    fig.suptitle(title, fontsize=10)
+
+    def show_edges(lines, p: np.ndarray) -> None:
+        both = np.isfinite(p[edges]).all((1, 2))
+        lines.set_visible(bool(both.any()))  # an empty 3D collection cannot be drawn
+        if both.any():
+            lines.set_segments(p[edges[both]])
 
     def draw(t: int):
-        ax2.clear()
-        ax3.clear()
         p = points2d[t]
-        for a, b in edges:
-            if np.isfinite(p[[a, b]]).all():
-                ax2.plot(*p[[a, b]].T, color="0.3", lw=1.5)
-        ax2.scatter(*p.T, s=8, color="k")
-        if image_size:
-            ax2.set_xlim(0, image_size[0])
-            ax2.set_ylim(image_size[1], 0)
-            ax2.set_aspect("equal", adjustable="box")
-        else:
-            ax2.invert_yaxis()
-            ax2.set_aspect("equal", adjustable="datalim")
-        ax2.set_title("2D input", fontsize=9)
-        for shape, color in ((truth, "tab:red"), (predicted, "tab:blue")):
-            if shape is None:
-                continue
-            q = shape[t]
-            for a, b in edges:
-                if np.isfinite(q[[a, b]]).all():
-                    # show the camera frame with y down as "up" on screen: plot (x, z, -y)
-                    ax3.plot(q[[a, b], 0], q[[a, b], 2], -q[[a, b], 1], color=color, lw=1.8)
-            ax3.scatter(q[:, 0], q[:, 2], -q[:, 1], color=color, s=6 if edges else 14)  # a rig without edges too
-        for axis, c in zip((ax3.set_xlim, ax3.set_ylim, ax3.set_zlim), (centre[0], centre[2], -centre[1]), strict=True):
-            axis(c - half, c + half)
+        show_edges(lines2d, p)
+        dots2d.set_offsets(p[np.isfinite(p).all(-1)].reshape(-1, 2))
+        for shape, lines, dots in drawn3d:
+            q = shape[t][:, [0, 2, 1]] * [1, 1, -1]  # the camera frame with y down shown as "up": (x, z, -y)
+            show_edges(lines, q)
+            dots._offsets3d = tuple(q[np.isfinite(q).all(-1)].T)
         ax3.view_init(elev=15, azim=-90 + orbit_degrees * t / max(T - 1, 1))
-        ax3.set_box_aspect((1, 1, 1))
-        ax3.set_xticklabels([])
-        ax3.set_yticklabels([])
-        ax3.set_zticklabels([])
-        legend = "red: ground truth, blue: lifted" if truth is not None else "lifted 3D"
         ax3.set_title(f"{legend}  (frame {t + 1}/{T})", fontsize=9)
-        fig.suptitle(title, fontsize=10)
         fig.canvas.draw()
         return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
 

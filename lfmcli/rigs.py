@@ -153,7 +153,7 @@ class Rig:
         if not isinstance(aliases, dict):
             raise fail("'aliases' must map other names to joint names")
         for alias, target in aliases.items():
-            if target not in index:
+            if not isinstance(target, str) or target not in index:
                 raise fail(f"alias {alias!r} points to unknown joint {target!r}")
             if alias in index:
                 raise fail(f"alias {alias!r} is already a joint name")
@@ -167,7 +167,7 @@ class Rig:
                 if not (isinstance(pair, list | tuple) and len(pair) == 2):
                     raise fail(f"'{key}' entry {pair!r} is not a [joint, joint] pair")
                 for j in pair:
-                    if j not in index:
+                    if not isinstance(j, str) or j not in index:
                         raise fail(f"'{key}' names unknown joint {j!r}")
                 a, b = index[pair[0]], index[pair[1]]
                 if a == b:
@@ -229,7 +229,7 @@ def _parents(d: dict, joints, index, edges, fail) -> list[int] | None:
     if root is not None and tree is not None:
         raise fail("give either 'root' (parents follow the edges) or 'parents', not both")
     if root is not None:
-        if root not in index:
+        if not isinstance(root, str) or root not in index:
             raise fail(f"root {root!r} is not a joint")
         if len(edges) != len(joints) - 1:
             raise fail("'root' needs edges that form a tree; these edges have a cycle, so give 'parents' instead")
@@ -246,7 +246,7 @@ def _parents(d: dict, joints, index, edges, fail) -> list[int] | None:
     parents = [-1] * len(joints)
     for child, parent in tree.items():
         for j in (child, parent):
-            if j not in index:
+            if not isinstance(j, str) or j not in index:
                 raise fail(f"'parents' names unknown joint {j!r}")
         if child == parent:
             raise fail(f"joint {child!r} is its own parent")

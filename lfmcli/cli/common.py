@@ -55,5 +55,6 @@ class LfmGroup(TyperGroup):
         except LfmError as e:
             if os.environ.get("LFM_DEBUG", "0") not in ("", "0"):
                 raise
-            err.print(f"[bold red]error:[/] {escape(str(e))}")
+            one_line = " ".join(str(e).split())  # a value quoted in the message may span lines
+            err.print(f"[bold red]error:[/] {escape(one_line)}")
             ctx.exit(1)

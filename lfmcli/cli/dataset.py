@@ -48,7 +48,7 @@ def validate(path: Path = typer.Argument(..., help="An lfm dataset file.")) -> N
     """
     with DatasetFile(path) as f:
         problems = f.validate()
-        summary = f.info()
+        summary = None if problems else f.info()
     if problems:
         for p in problems[:50]:
             err.print(f"[red]problem:[/] {path}: {p}")

@@ -100,6 +100,9 @@ class SampleBank:
         view_number: dict[tuple[int, int], int] = {}  # (file, sequence) -> views seen so far
         for path in paths:
             with DatasetFile(path) as f:
+                problems = f.validate()  # never train or evaluate on what the format does not promise
+                if problems:
+                    raise LfmError(f"not a valid dataset: {problems[0]} (`lfm dataset validate` lists all)", path)
                 s, v = f.sequences, f.views
                 for j in range(len(v["sequence"])):
                     i = int(v["sequence"][j])

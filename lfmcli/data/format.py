@@ -34,6 +34,18 @@ VERSION = 1
 CHUNK_FRAMES = 256  # rows per HDF5 chunk; uncompressed chunks are read partially, so size only sets index length
 FLUSH_FRAMES = 1 << 15  # rows buffered per array before they are appended to the file
 SEQUENCE_TEXT = ("name", "category", "rig", "split", "units", "up_axis", "source", "license")
+SEQUENCE_COLUMNS = (*SEQUENCE_TEXT, "fps", "start", "length")
+VIEW_COLUMNS = {
+    "sequence": (),
+    "start": (),
+    "kind": (),
+    "projection": (),
+    "K": (3, 3),
+    "R": (3, 3),
+    "t": (3,),
+    "image_size": (2,),
+}  # column: the shape of one row
+POINT_ARRAYS = ("points3d", "points2d", "visible")
 
 
 class DatasetError(LfmError):
@@ -233,7 +245,7 @@ class DatasetFile:
         except DatasetError:
             self._file.close()
             raise
-        except (KeyError, ValueError, TypeError, yaml.YAMLError, LfmError) as e:
+        except (KeyError, ValueError, TypeError, IndexError, yaml.YAMLError, LfmError) as e:
             self._file.close()
             raise DatasetError(f"not a valid lfm dataset ({e})", self.path) from None
 
@@ -265,6 +277,7 @@ class DatasetFile:
         self._sample_offsets = np.concatenate([[0], np.cumsum(lengths[self.views["sequence"]])]).astype(np.int64)
 
     def close(self) -> None:
+        self._handles = {}  # an open dataset handle would keep the file open
         self._file.close()
 
     def __enter__(self) -> DatasetFile:
@@ -375,8 +388,25 @@ class DatasetFile:
     def validate(self, block: int = 1 << 16) -> list[str]:
         """Every problem found, as readable lines; an empty list means the file is sound. Reads the point arrays
         in blocks, so files larger than memory are checked too."""
-        problems: list[str] = []
         s, v = self.sequences, self.views
+        missing = [f"sequences/{k}" for k in SEQUENCE_COLUMNS if k not in s]
+        missing += [f"views/{k}" for k in VIEW_COLUMNS if k not in v]
+        missing += [
+            f"points/{rig}/{k}" for rig in self.rigs for k in POINT_ARRAYS if f"points/{rig}/{k}" not in self._file
+        ]
+        if missing:
+            return [f"missing {', '.join(missing)}"]
+        problems = [
+            f"views/{k} rows have shape {v[k].shape[1:]}, expected {shape}"
+            for k, shape in VIEW_COLUMNS.items()
+            if v[k].shape[1:] != shape
+        ]
+        problems += [
+            f"{table}/{k} holds {col.dtype}, expected integers"
+            for table, cols in (("sequences", s), ("views", v))
+            for k, col in cols.items()
+            if k in ("start", "length", "sequence") and col.dtype.kind not in "iu"
+        ]
         S, V = self.num_sequences, len(v["sequence"])
         for k, col in s.items():
             if len(col) != S:

@@ -78,6 +78,18 @@ def _is_number(v) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
+def _is_id(v) -> bool:
+    """An id a file may give an image, annotation, track or person: an integer or a string."""
+    return isinstance(v, int | str) and not isinstance(v, bool)
+
+
+def _list_of_objects(doc: dict, key: str, path: Path) -> list[dict]:
+    value = doc.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
+        raise LfmError(f'"{key}" must be a list of objects', path)
+    return value
+
+
 def _positive(value, what: str, path: Path) -> float | None:
     """``value`` as a positive finite number (None stays None)."""
     if value is None:
@@ -242,7 +254,16 @@ def read_coco(path: Path) -> Keypoints2D:
         raise LfmError("no COCO keypoint annotations (a list of objects with 'keypoints')", path)
     whole_body = all(all(k in a for k in WHOLE_BODY_PARTS) for a in anns)
     keys = ("keypoints", *WHOLE_BODY_PARTS) if whole_body else ("keypoints",)
-    cats = [c for c in (doc.get("categories", []) if isinstance(doc, dict) else []) if c.get("keypoints")]
+    images_table = _list_of_objects(doc, "images", path) if isinstance(doc, dict) else []
+    categories = _list_of_objects(doc, "categories", path) if isinstance(doc, dict) else []
+    cats = [c for c in categories if c.get("keypoints")]
+    if cats and not (isinstance(cats[0]["keypoints"], list) and all(isinstance(k, str) for k in cats[0]["keypoints"])):
+        raise LfmError("category keypoints must be a list of names", path)
+    for a in anns:
+        for key in ("image_id", "track_id", "id"):
+            if a.get(key) is not None and not _is_id(a[key]):
+                what = f"annotation {a.get('id', '?')!r}: {key}"
+                raise LfmError(f"{what} must be a number or a string, not {a[key]!r}", path)
     rig, named = None, False
     if whole_body:
         rig = get_rig("coco_wholebody_133")
@@ -273,12 +294,11 @@ def read_coco(path: Path) -> Keypoints2D:
     points, conf = _stack_detections([per_image[i] for i in images], J, score_is_confidence=results)
     ids = [tracks[i] for i in images]
     size = None
-    if isinstance(doc, dict) and doc.get("images"):
-        im = doc["images"][0]
-        size = (int(im["width"]), int(im["height"])) if "width" in im and "height" in im else None
+    if images_table and "width" in images_table[0] and "height" in images_table[0]:
+        size = _image_size([images_table[0]["width"], images_table[0]["height"]], path)
     kp = _detections(points, conf, rig, "coco", path, _track_ids(ids), size)
     kp.named = named
-    files = {im.get("id"): im.get("file_name") for im in doc.get("images", [])} if isinstance(doc, dict) else {}
+    files = {im.get("id"): im.get("file_name") for im in images_table if _is_id(im.get("id"))}
     kp.frame_names = [str(files.get(i) or i) for i in images]
     return kp
 
@@ -319,7 +339,9 @@ def read_openpose(path: Path) -> Keypoints2D:
                 raise LfmError("a person's pose keypoints are not a list of x, y, confidence numbers", f) from None
         frames.append([k for k in people if len(k)])
         pid = [p.get("person_id") for p in doc["people"] if isinstance(p, dict)]
-        pid = [k[0] if isinstance(k, list) and len(k) == 1 else k for k in pid]  # [id] in most versions
+        pid = [(k[0] if len(k) == 1 else None) if isinstance(k, list) else k for k in pid]  # [id] in most versions
+        if not all(k is None or _is_id(k) for k in pid):
+            raise LfmError(f"person_id must be a number, not {next(k for k in pid if not _is_id(k))!r}", f)
         ids.append([k for k, q in zip(pid, people, strict=True) if len(q)])
     sizes = {len(p) for fr in frames for p in fr}
     if not sizes:
@@ -587,5 +609,8 @@ def check_keypoints(kp: Keypoints2D, path: Path) -> None:
         raise LfmError("negative confidence values (a confidence runs from 0 to 1)", path)
     if len(set(kp.joints)) < len(kp.joints):
         raise LfmError("two keypoints share one name", path)
+    if len(kp.joints) != J or (kp.rig is not None and kp.rig.num_joints != J):
+        named = kp.rig.num_joints if kp.rig is not None else len(kp.joints)
+        raise LfmError(f"{J} keypoints per detection, but the file names {named}", path)
     if kp.fps is not None and not 0 < kp.fps < np.inf:
         raise LfmError(f"frame rate {kp.fps} is not a positive number", path)

@@ -34,24 +34,39 @@ def _header_shape(path: Path, key: str) -> tuple[int, ...]:
 
 
 def _text(z, key: str, default: str = "") -> str:
-    return str(z[key][()]) if key in z.files else default
+    return str(z[key][()]) if key in z else default
 
 
 def _units(z) -> str:
     # the interchange files are in metres, except ShapeNet's normalised object units
-    if "units" in z.files:
+    if "units" in z:
         return _text(z, "units")
     return "shapenet" if "shapenet" in (_text(z, "source") + _text(z, "license")).lower() else "m"
 
 
-def _open(path: Path):
+def _open(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an interchange file, with the types and shapes of the required ones checked."""
     try:
-        z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        with np.load(path, allow_pickle=False) as npz:
+            z = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # object arrays are a ValueError here
         raise LfmError(f"not a readable .npz file ({e})", path) from None
-    missing = [k for k in REQUIRED if k not in z.files]
+    missing = [k for k in REQUIRED if k not in z]
     if missing:
         raise LfmError(f"missing key(s) {missing}; an interchange file needs {list(REQUIRED)}", path)
+    names, parents, fps = z["joint_names"], z["parents"], z["fps"]
+    if names.ndim != 1 or names.dtype.kind not in "US" or len(names) == 0:
+        raise LfmError(f"joint_names must be a list of names, not {names.dtype} of shape {names.shape}", path)
+    if z["points3d"].dtype.kind not in "fiu":
+        raise LfmError(f"points3d must hold numbers, not {z['points3d'].dtype}", path)
+    if parents.shape != names.shape or parents.dtype.kind not in "iu":
+        what = f"{parents.dtype} of shape {parents.shape}"
+        raise LfmError(f"parents must be {len(names)} integers (one per joint), not {what}", path)
+    if ((parents < -1) | (parents >= len(names))).any():
+        raise LfmError(f"parents must be joint indices or -1, not {sorted(set(parents.tolist()))}", path)
+    if fps.size != 1 or fps.dtype.kind not in "fiu" or not 0 <= float(fps.reshape(())) < np.inf:
+        what = fps.reshape(()).item() if fps.size == 1 else f"{fps.dtype} of shape {fps.shape}"
+        raise LfmError(f"fps must be a frame rate >= 0 (0: not a time series), not {what!r}", path)
     return z
 
 
@@ -89,12 +104,14 @@ def read_npz(path: Path, name: str, rig: Rig | None = None) -> list[Sequence]:
         raise LfmError(f"points3d has shape {p.shape}; expected (T, {len(names)}, 3)", path)
     if np.isinf(p).any():
         raise LfmError("points3d holds infinite values", path)
+    if not np.isfinite(p).all(-1).any():
+        raise LfmError("points3d has no finite point (every value is NaN)", path)
     the_rig = _rig_for(z, path, rig)
     up_axis = _text(z, "up_axis")
     if up_axis not in ("x", "y", "z"):
         raise LfmError(f"up_axis {up_axis!r} must be x, y or z", path)
-    fps = float(z["fps"])
-    views = _real_views(z, path, p.shape) if "points2d" in z.files else []
+    fps = float(z["fps"].reshape(()))
+    views = _real_views(z, path, p.shape) if "points2d" in z else []
     info = dict(
         category=_text(z, "category"),
         rig=the_rig,
@@ -119,7 +136,7 @@ def read_npz(path: Path, name: str, rig: Rig | None = None) -> list[Sequence]:
 
 
 def _real_views(z, path: Path, shape: tuple[int, ...]) -> list[View]:
-    missing = [k for k in VIEW_KEYS if k not in z.files]
+    missing = [k for k in VIEW_KEYS if k not in z]
     if missing:
         raise LfmError(f"has points2d but lacks camera key(s) {missing}", path)
     uv = np.asarray(z["points2d"], dtype=np.float32)
