@@ -63,8 +63,10 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
         # checkpoints written before model.output existed decode shapes
-        cfg = ModelConfig.from_dict({"output": "shape", **json.loads(meta["model"])})
-        info = json.loads(meta.get("info", "{}"))
+        stored, info = json.loads(meta["model"]), json.loads(meta.get("info", "{}"))
+        if not isinstance(stored, dict) or not isinstance(info, dict):
+            raise ValueError("its model and info metadata must be JSON objects")
+        cfg = ModelConfig.from_dict({"output": "shape", **stored})
         model = build_model(cfg)
         model.load_state_dict(load_file(str(path), device="cpu"))
     except (SafetensorError, KeyError, ValueError, RuntimeError, OSError, LfmError) as e:

@@ -43,3 +43,13 @@ def test_edited_checkpoint_metadata_is_one_error(tmp_path, edit):
     rewrite_metadata(tmp_path / "a.safetensors", tmp_path / "b.safetensors", edit)
     with pytest.raises(LfmError, match="b.safetensors.*not an lfm checkpoint"):
         load_checkpoint(tmp_path / "b.safetensors")
+
+
+def test_edited_metadata_is_one_error(ckpt, tmp_path):
+    """A checkpoint whose metadata was edited by hand (a list for the model, a string for a size) is refused."""
+    tensors = load_file(str(ckpt[0]))
+    for model in ("[1, 2]", json.dumps({"kind": "lfm", "dim": "abc"}), "{not json"):
+        bad = tmp_path / "edited.safetensors"
+        save_file(tensors, str(bad), metadata={"model": model, "info": "{}"})
+        with pytest.raises(LfmError, match="not an lfm checkpoint"):
+            load_checkpoint(bad, "cpu")
