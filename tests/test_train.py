@@ -204,3 +204,12 @@ def test_one_run_folder_trains_one_run_at_a_time(zoo, tmp_path):
     first.fit()  # a finished run leaves the folder free to resume
     cfg.training.epochs += 1
     Trainer(cfg, tmp_path / "run", resume=True)
+
+
+def test_a_run_folder_is_used_by_one_training_at_a_time(zoo, tmp_path):
+    cfg = RunConfig.resolve("lfm", "tiny", None, FAST + ["training.epochs=1"], [zoo])
+    first = Trainer(cfg, tmp_path / "run")  # holds the folder's lock until its fit ends
+    with pytest.raises(LfmError, match="another lfm train is using this run folder"):
+        Trainer(cfg, tmp_path / "run", resume=True)
+    first.fit()
+    Trainer(cfg, tmp_path / "run", resume=True)  # a finished run lets go
