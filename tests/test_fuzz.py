@@ -260,6 +260,10 @@ NPZ_VALUES = st.one_of(
             np.str_(""),
             np.str_("w"),
             np.array([[1.0, 2.0]]),
+            np.array([[[-500.0, 0, 320], [0, 500, 240], [0, 0, 1]]]),  # cameras: a negative focal length,
+            2 * np.eye(3)[None],  # R that is no rotation,
+            np.array([[np.nan, 0.0, 5.0]]),  # t not finite,
+            np.array([[0, 0]]),  # no image
         ]
     ),
     st.builds(np.float64, NUMBERS),
@@ -267,7 +271,8 @@ NPZ_VALUES = st.one_of(
 
 
 @FUZZ
-@given(key=st.sampled_from(["points3d", "joint_names", "parents", "fps", "category", "up_axis"]), value=NPZ_VALUES)
+@given(key=st.sampled_from(["points3d", "joint_names", "parents", "fps", "up_axis", "points2d", "K", "R", "t",
+                            "image_size"]), value=NPZ_VALUES)  # fmt: skip
 def test_fuzz_npz(cli, tmp_path, write_interchange, key, value):
     rng = np.random.default_rng(0)
     fields = {
@@ -275,8 +280,13 @@ def test_fuzz_npz(cli, tmp_path, write_interchange, key, value):
         "joint_names": ["a", "b", "c"],
         "parents": [-1, 0, 1],
         "fps": 30.0,
-        "category": "thing",
         "up_axis": "y",
+        # one real camera
+        "points2d": rng.uniform(100, 300, (1, 2, 3, 2)).astype(np.float32),
+        "K": np.array([[[500.0, 0, 320], [0, 500, 240], [0, 0, 1]]]),
+        "R": np.eye(3)[None],
+        "t": np.array([[0.0, 0, 5]]),
+        "image_size": np.array([[640, 480]]),
     }
     fields[key] = value
     src = tmp_path / "seq.npz"

@@ -72,6 +72,8 @@ def _check_sequence(seq: Sequence) -> None:
             raise DatasetError(f"sequence {seq.name!r}: view kind {v.kind!r} is not one of {VIEW_KINDS}")
         if v.projection not in PROJECTIONS:
             raise DatasetError(f"sequence {seq.name!r}: projection {v.projection!r} is not one of {PROJECTIONS}")
+        if v.camera.problem():
+            raise DatasetError(f"sequence {seq.name!r}: a view's {v.camera.problem()}")
         bad = v.visible & ~(np.isfinite(v.points2d).all(-1) & np.isfinite(p).all(-1))
         if bad.any():
             raise DatasetError(
@@ -441,15 +443,9 @@ class DatasetFile:
             n2 = self.points(rig, "points2d").shape[0]
             if v["start"][j] < 0 or v["start"][j] + s["length"][i] > n2:
                 problems.append(f"view {j} of {s['name'][i]!r}: rows outside points2d ({n2})")
-            cam = [v[k][j] for k in ("K", "R", "t")]
-            if not all(np.isfinite(c).all() for c in cam):
-                problems.append(f"view {j} of {s['name'][i]!r}: camera has NaN or infinite values")
-            elif abs(np.linalg.det(v["R"][j]) - 1) > 1e-4 or not np.allclose(
-                v["R"][j] @ v["R"][j].T, np.eye(3), atol=1e-4
-            ):
-                problems.append(f"view {j} of {s['name'][i]!r}: R is not a rotation")
-            if (v["image_size"][j] <= 0).any():
-                problems.append(f"view {j} of {s['name'][i]!r}: image size {v['image_size'][j]} is not positive")
+            bad_camera = Camera(v["K"][j], v["R"][j], v["t"][j], tuple(v["image_size"][j])).problem()
+            if bad_camera:
+                problems.append(f"view {j} of {s['name'][i]!r}: {bad_camera}")
             if v["kind"][j] not in VIEW_KINDS:
                 problems.append(f"view {j} of {s['name'][i]!r}: kind {v['kind'][j]!r} is not one of {VIEW_KINDS}")
             if v["projection"][j] not in PROJECTIONS:

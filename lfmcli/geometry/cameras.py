@@ -16,6 +16,19 @@ class Camera:
     t: np.ndarray  # (3,) world-to-camera translation
     image_size: tuple[int, int]  # (width, height) in pixels
 
+    def problem(self) -> str | None:
+        """What makes this camera unusable (the dataset format's promise), or None."""
+        K, R, t = (np.asarray(a, float) for a in (self.K, self.R, self.t))
+        if not all(np.isfinite(a).all() for a in (K, R, t)):
+            return "camera has NaN or infinite values"
+        if abs(np.linalg.det(R) - 1) > 1e-4 or not np.allclose(R @ R.T, np.eye(3), atol=1e-4):
+            return "R is not a rotation"
+        if not (K[0, 0] > 0 and K[1, 1] > 0):
+            return f"focal lengths {K[0, 0]:g}, {K[1, 1]:g} are not positive"
+        if not min(self.image_size) > 0:
+            return f"image size {tuple(self.image_size)} is not positive"
+        return None
+
     def to_camera(self, points: np.ndarray) -> np.ndarray:
         """World points (..., 3) to camera coordinates (..., 3)."""
         return points @ self.R.T + self.t

@@ -139,7 +139,12 @@ def _real_views(z, path: Path, shape: tuple[int, ...]) -> list[View]:
     missing = [k for k in VIEW_KEYS if k not in z]
     if missing:
         raise LfmError(f"has points2d but lacks camera key(s) {missing}", path)
+    wrong = [k for k in VIEW_KEYS if z[k].dtype.kind not in "fiu"]
+    if wrong:
+        raise LfmError(f"{', '.join(wrong)} must hold numbers", path)
     uv = np.asarray(z["points2d"], dtype=np.float32)
+    if uv.ndim == 0:
+        raise LfmError("points2d must be (views, T, J, 2)", path)
     V = uv.shape[0]
     expected = {"points2d": (V, *shape[:2], 2), "K": (V, 3, 3), "R": (V, 3, 3), "t": (V, 3), "image_size": (V, 2)}
     for k, s in expected.items():
@@ -148,12 +153,15 @@ def _real_views(z, path: Path, shape: tuple[int, ...]) -> list[View]:
     points3d_ok = np.isfinite(np.asarray(z["points3d"])).all(-1)
     views = []
     for v in range(V):
+        size = np.asarray(z["image_size"][v], float)
         cam = Camera(
             K=np.asarray(z["K"][v], float),
             R=np.asarray(z["R"][v], float),
             t=np.asarray(z["t"][v], float),
-            image_size=tuple(int(x) for x in z["image_size"][v]),
+            image_size=tuple(int(x) for x in size) if np.isfinite(size).all() else (0, 0),
         )
+        if cam.problem():
+            raise LfmError(f"view {v}: {cam.problem()}", path)
         visible = np.isfinite(uv[v]).all(-1) & points3d_ok
         views.append(View(camera=cam, points2d=uv[v], visible=visible, kind="real"))
     return views
