@@ -8,21 +8,17 @@ Usage: python benchmarks/lift_memory.py [--frames 200000] [--models lfm,spacetim
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 from _table import print_table  # benchmarks/ is the script folder
+from lift_speed import random_checkpoint
+from lift_speed import write_input as write_json
 
-from lfmcli.checkpoint import save_checkpoint
-from lfmcli.config import MODEL_PRESETS, ModelConfig
-from lfmcli.models import build_model
-
-JOINTS = 17
+JOINTS = 17  # as lift_speed's JSON input
 # the child lifts and reports its own peak resident memory (ru_maxrss is in KiB on Linux)
 CHILD = """
 import resource, sys
@@ -33,11 +29,10 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def write_input(path: Path, frames: int, rng) -> None:
-    walk = np.cumsum(rng.normal(size=(frames, 1, 2)), 0) + rng.uniform(200, 800, (1, JOINTS, 2))
-    walk = np.round(walk, 2)
     if path.suffix == ".json":
-        path.write_text(json.dumps({"keypoints": walk.tolist(), "rig": "h36m_17", "fps": 50}))
+        write_json(path, frames, rng)
         return
+    walk = np.round(np.cumsum(rng.normal(size=(frames, 1, 2)), 0) + rng.uniform(200, 800, (1, JOINTS, 2)), 2)
     parts = [f"p{j}" for j in range(JOINTS)]  # a DeepLabCut csv
     with path.open("w") as f:
         f.write("scorer," + ",".join(["net"] * 3 * JOINTS) + "\n")
@@ -58,10 +53,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for kind in args.models.split(","):
-            cfg = ModelConfig(kind=kind, **MODEL_PRESETS[kind]["small"])
-            torch.manual_seed(0)
-            ckpt = tmp / f"{kind}.safetensors"
-            save_checkpoint(ckpt, build_model(cfg), cfg, {"window": 48})
+            ckpt = random_checkpoint(tmp, kind, "small")
             for fmt in args.formats.split(","):
                 src = tmp / f"points.{fmt}"
                 if not src.exists():

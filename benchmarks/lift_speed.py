@@ -29,6 +29,15 @@ def write_input(path: Path, frames: int, rng) -> None:
     path.write_text(json.dumps({"keypoints": np.round(walk, 2).tolist(), "rig": "h36m_17", "fps": 50}))
 
 
+def random_checkpoint(folder: Path, kind: str, preset: str) -> Path:
+    """A checkpoint of the ``preset`` model with random weights (speed and memory do not depend on them)."""
+    cfg = ModelConfig(kind=kind, **MODEL_PRESETS[kind][preset])
+    torch.manual_seed(0)
+    path = folder / f"{kind}_{preset}.safetensors"
+    save_checkpoint(path, build_model(cfg), cfg, {"window": 48})
+    return path
+
+
 def run(input: Path, output: Path, checkpoint: Path, device: str) -> float:
     t = time.perf_counter()
     lift_file(input, output, checkpoint=checkpoint, device=device)
@@ -49,10 +58,7 @@ def main() -> None:
         write_input(tmp / "big.json", args.frames, rng)
         for spec in args.presets.split(","):
             kind, preset = spec.split(":")
-            cfg = ModelConfig(kind=kind, **MODEL_PRESETS[kind][preset])
-            torch.manual_seed(0)
-            ckpt = tmp / f"{kind}_{preset}.safetensors"
-            save_checkpoint(ckpt, build_model(cfg), cfg, {"window": 48})
+            ckpt = random_checkpoint(tmp, kind, preset)
             run(tmp / "one.json", tmp / "w.h5", ckpt, args.device)  # warm the file cache
             start = min(run(tmp / "one.json", tmp / "one.h5", ckpt, args.device) for _ in range(3))
             total = run(tmp / "big.json", tmp / "big.h5", ckpt, args.device)

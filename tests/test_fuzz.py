@@ -92,9 +92,9 @@ def one_line_error(r, path: Path, *written: Path) -> bool:
         return False
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and path.name in lines[0], r.stderr
-    for out in written:
-        assert not out.exists(), f"{out} written by a failed command"
-    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")] if written else True
+    for out in written:  # neither the output nor a hidden part file of it
+        leftovers = [p.name for p in out.parent.iterdir() if p.name == out.name or p.name.startswith(f".{out.name}")]
+        assert not leftovers, f"{leftovers} written by a failed command"
     return True
 
 

@@ -16,7 +16,7 @@ import torch
 
 from ..errors import LfmError
 from ..rigs import Rig
-from .format import DatasetFile
+from .format import DatasetFile, require_valid
 
 
 @dataclass
@@ -99,10 +99,8 @@ class SampleBank:
         names: list[str] = []  # "<sequence>#<view number>" per view
         view_number: dict[tuple[int, int], int] = {}  # (file, sequence) -> views seen so far
         for path in paths:
+            require_valid(path)  # never train or evaluate on what the format does not promise
             with DatasetFile(path) as f:
-                problems = f.validate()  # never train or evaluate on what the format does not promise
-                if problems:
-                    raise LfmError(f"not a valid dataset: {problems[0]} (`lfm dataset validate` lists all)", path)
                 s, v = f.sequences, f.views
                 for j in range(len(v["sequence"])):
                     i = int(v["sequence"][j])

@@ -72,8 +72,9 @@ def _check_sequence(seq: Sequence) -> None:
             raise DatasetError(f"sequence {seq.name!r}: view kind {v.kind!r} is not one of {VIEW_KINDS}")
         if v.projection not in PROJECTIONS:
             raise DatasetError(f"sequence {seq.name!r}: projection {v.projection!r} is not one of {PROJECTIONS}")
-        if v.camera.problem():
-            raise DatasetError(f"sequence {seq.name!r}: a view's {v.camera.problem()}")
+        bad_camera = v.camera.problem()
+        if bad_camera:
+            raise DatasetError(f"sequence {seq.name!r}: a view's {bad_camera}")
         bad = v.visible & ~(np.isfinite(v.points2d).all(-1) & np.isfinite(p).all(-1))
         if bad.any():
             raise DatasetError(
@@ -227,6 +228,23 @@ class DatasetWriter:
             points2d_units="pixels",
             **self.attrs,
         )
+
+
+_VALIDATED: set[tuple[str, int, int]] = set()  # (file, mtime, size) of the datasets found valid in this process
+
+
+def require_valid(path: str | Path) -> None:
+    """Refuse a dataset that `validate` finds a problem in; each version of a file is checked once per process
+    (training opens one file for its training and its validation samples)."""
+    with DatasetFile(path) as f:
+        st = f.path.stat()
+        key = (str(f.path.resolve()), st.st_mtime_ns, st.st_size)
+        if key in _VALIDATED:
+            return
+        problems = f.validate()
+    if problems:
+        raise DatasetError(f"not a valid dataset: {problems[0]} (`lfm dataset validate` lists all)", path)
+    _VALIDATED.add(key)
 
 
 class DatasetFile:
