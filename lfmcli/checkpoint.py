@@ -31,7 +31,7 @@ class Checkpoint:
 
     @property
     def kind(self) -> str:
-        return self.config.kind
+        return getattr(self.config, "kind", "mvlift")  # an MVLift config has stages, not a kind
 
     @property
     def window(self) -> int:
@@ -59,9 +59,21 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
     path = Path(path)
     if not path.exists():
         raise LfmError("no such checkpoint", path)
+
+    def refuse(e: Exception):
+        return LfmError(f"not an lfm checkpoint ({str(e).splitlines()[0]})", path)
+
     try:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
+    except (SafetensorError, OSError) as e:
+        raise refuse(e) from None
+    if "mvlift" in meta:  # an MVLift model: its multi-view stage lifts
+        from .mvlift.multiview import load_lifter
+
+        model, cfg, info = load_lifter(path, device)
+        return Checkpoint(model, cfg, info, path)
+    try:
         # checkpoints written before model.output existed decode shapes
         stored, info = json.loads(meta["model"]), json.loads(meta.get("info", "{}"))
         if not isinstance(stored, dict) or not isinstance(info, dict):
@@ -70,7 +82,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
         model = build_model(cfg)
         model.load_state_dict(load_file(str(path), device="cpu"))
     except (SafetensorError, KeyError, ValueError, RuntimeError, OSError, LfmError) as e:
-        raise LfmError(f"not an lfm checkpoint ({str(e).splitlines()[0]})", path) from None
+        raise refuse(e) from None
     return Checkpoint(model.to(device).eval(), cfg, info, path)
 
 

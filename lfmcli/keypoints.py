@@ -69,3 +69,5 @@ class Lifted:
     visible: np.ndarray  # (T, I, J) bool: the 2D points the model used
     empty_frames: int = 0  # frames (per individual in them) whose every 2D point was unusable: output NaN
     notes: list[str] = field(default_factory=list)
+    frame: str | None = None  # what frame and units position is in (None: a canonical shape per frame)
+    root: np.ndarray | None = None  # (T, I, 3) the path of the root joint, where the frame keeps one

@@ -38,7 +38,11 @@ def lift_keypoints(
     adjacency = torch.as_tensor(kp.rig.adjacency() if kp.rig is not None else np.eye(J, dtype=bool), device=device)
     window = min(checkpoint.window, T) if checkpoint.model.temporal else 1
     out = np.full((T, I, J, 3), np.nan, np.float32)
+    whole = getattr(checkpoint.model, "lift_sequence", None)  # a model that keeps the motion's path (MVLift)
     for i in range(I):
+        if whole is not None:
+            out[:, i] = whole(kp.points[:, i], visible[:, i], adjacency)
+            continue
         out[:, i] = _lift_clips(
             checkpoint.model, kp.points[:, i], visible[:, i], adjacency, window, device, max(batch_frames // window, 1)
         )
@@ -49,7 +53,23 @@ def lift_keypoints(
     present = np.isfinite(kp.points).all(-1).any(-1) | (I == 1)
     note = "no rig is known for these joints: the model attended without graph edges" if kp.rig is None else None
     notes = [n for n in (note or kp.rig.graph_note(),) if n]
-    return Lifted(position=out, visible=visible, empty_frames=int((empty & present).sum()), notes=kp.notes + notes)
+    lifted = Lifted(position=out, visible=visible, empty_frames=int((empty & present).sum()), notes=kp.notes + notes)
+    if whole is not None:
+        lifted.frame = checkpoint.model.frame_note
+        lifted.root = root_path(out, kp.rig)
+    return lifted
+
+
+def root_path(position: np.ndarray, rig: Rig | None) -> np.ndarray:
+    """(T, I, 3) path of each individual: its rig's root joint where the rig has a tree and the root is seen,
+    else the centroid of its lifted joints."""
+    seen = np.isfinite(position).all(-1, keepdims=True)
+    with np.errstate(invalid="ignore"):  # an individual absent from a frame has no centroid there: NaN
+        centroid = np.where(seen, position, 0).sum(2) / seen.sum(2)
+    if rig is None or rig.parents is None:
+        return centroid
+    root = position[:, :, list(rig.parents).index(-1)]
+    return np.where(np.isfinite(root).all(-1, keepdims=True), root, centroid)
 
 
 def _lift_clips(model, points: np.ndarray, visible: np.ndarray, adjacency, W: int, device, batch: int) -> np.ndarray:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .geometry.procrustes import centre, sequence_aligned, similarity_align, spread
+from .geometry.procrustes import centre, sequence_align, sequence_aligned, similarity_align, spread
 
 
 def _mean_distance(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -65,6 +65,21 @@ def sa_mpve(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> tor
     return _mean_distance(dv, dg, both.reshape(B, -1))
 
 
+def _centroids(points: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    w = mask.to(points.dtype)[..., None]
+    return (torch.nan_to_num(points) * w).sum(-2) / w.sum(-2).clamp(min=1)
+
+
+def t_root(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Root translation error: the mean distance between the predicted and true paths of each frame's centroid,
+    after one similarity transform for the whole sequence fitted to every joint of every frame, paths included
+    (B, T, J, 3) -> (B,). A lifter that gives no path (centred shapes) scores the distance travelled."""
+    aligned = sequence_align(torch.nan_to_num(pred), target, mask)
+    frames = mask.any(-1)
+    d = torch.linalg.norm(_centroids(aligned, mask) - _centroids(target, mask), dim=-1) * frames
+    return d.sum(-1) / frames.sum(-1).clamp(min=1)
+
+
 @dataclass(frozen=True)
 class Metric:
     name: str
@@ -81,6 +96,7 @@ METRICS = {
         Metric("pa-mpjpe%", pa_mpjpe_pct, False),
         Metric("sa-mpjpe", sa_mpjpe, True),
         Metric("sa-mpve", sa_mpve, True),
+        Metric("t-root", t_root, True),
     )
 }
 ALIASES = {"fa-mpjpe": "pa-mpjpe", "pa-mpjpe-pct": "pa-mpjpe%"}

@@ -20,7 +20,7 @@ class View:
 
     camera: Camera
     points2d: np.ndarray  # (T, J, 2) float32 pixels
-    visible: np.ndarray  # (T, J) bool; a visible point has finite 2D and 3D coordinates
+    visible: np.ndarray  # (T, J) bool; a visible point has finite 2D (and, in a synthetic view, finite 3D)
     kind: str = "synthetic"  # "real" 2D labels or "synthetic" projections of the 3D points
     projection: str = "perspective"  # how synthetic 2D was made from the camera: one of PROJECTIONS
 
@@ -32,7 +32,7 @@ class Sequence:
     name: str
     category: str
     rig: Rig
-    points3d: np.ndarray  # (T, J, 3) float32, world frame, NaN = joint absent
+    points3d: np.ndarray  # (T, J, 3) float32, world frame, NaN = joint absent (all NaN: a 2D-only sequence)
     fps: float = 0.0  # 0: frames are independent samples, not a time series
     split: str = "train"
     units: str = "m"
@@ -44,3 +44,7 @@ class Sequence:
     @property
     def num_frames(self) -> int:
         return int(self.points3d.shape[0])
+
+    @property
+    def has_3d(self) -> bool:
+        return bool(np.isfinite(self.points3d).any())

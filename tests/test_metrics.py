@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lfmcli.errors import LfmError
-from lfmcli.metrics import METRICS, get_metric, mpjpe, n_mpjpe, pa_mpjpe, pa_mpjpe_pct, sa_mpjpe, sa_mpve
+from lfmcli.metrics import METRICS, get_metric, mpjpe, n_mpjpe, pa_mpjpe, pa_mpjpe_pct, sa_mpjpe, sa_mpve, t_root
 
 T3 = torch.tensor
 
@@ -74,6 +74,22 @@ def test_sequence_metrics_hand_cases():
     assert sa_mpve(still, grow, mask).item() == pytest.approx(math.sqrt(2), abs=1e-6)
     # per-frame alignment cannot see that difference
     assert pa_mpjpe(still, grow, mask).abs().max().item() == pytest.approx(0, abs=1e-9)
+
+
+def test_root_translation_error_hand_cases():
+    g = square()
+    slide = torch.stack([g + T3([k, 0.0, 0], dtype=torch.float64) for k in range(3)])[None]
+    mask = torch.ones(1, 3, 4, dtype=torch.bool)
+    # the path, scaled, rotated and shifted as a whole, is exact
+    turn = T3([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]], dtype=torch.float64)
+    assert t_root(2 * slide @ turn.T + 5, slide, mask).item() == pytest.approx(0, abs=1e-9)
+    # a still prediction of a target sliding 0, 1, 2 along x: the one alignment puts it at the middle frame, so
+    # the centroid is off by 1, 0, 1: mean 2/3
+    still = torch.stack([g] * 3)[None]
+    assert t_root(still, slide, mask).item() == pytest.approx(2 / 3, abs=1e-9)
+    # frames without any ground truth do not count
+    mask[0, 2] = False
+    assert t_root(still, slide, mask).item() == pytest.approx(0.5, abs=1e-9)
 
 
 def test_registry_and_aliases():

@@ -125,6 +125,31 @@ def bvh(
 
 
 @app.command()
+def tracks(
+    paths: list[Path] = typer.Argument(
+        ..., help="2D keypoint files, as `lfm lift` reads them (an OpenPose folder of per-frame JSON is one input)."
+    ),
+    output: Path = OUTPUT,
+    category: str = typer.Option(None, "--category", help="Category of the tracked objects (default: the rig's)."),
+    rig: str = typer.Option(None, "--rig", help="A shipped rig name or rig YAML (default: the file's skeleton)."),
+    fmt: str = typer.Option(None, "--format", help="Input format (default: detected per file)."),
+    fps: float = typer.Option(None, "--fps", help="Frame rate, where the files do not give it."),
+    min_confidence: float = typer.Option(0.0, "--min-confidence", help="Points below this confidence are missing."),
+    split: str = SPLIT,
+    skip_bad: bool = SKIP_BAD,
+) -> None:
+    """Import 2D tracks without 3D: each individual of each file becomes one sequence with one real view.
+
+    The camera is unknown, so each view gets a nominal one (docs/format.md). Such a dataset trains the models that
+    learn from 2D alone ([cyan]lfm mvlift[/]); supervised training leaves it out.
+
+    Example: [cyan]lfm build-dataset tracks mouse1.csv mouse2.csv -o mice.h5 --category mouse --fps 30[/]
+    """
+    options = {"category": category, "rig": rig, "format": fmt, "fps": fps, "min_confidence": min_confidence}
+    _build("tracks", paths, output, options, split=split, skip_bad=skip_bad)
+
+
+@app.command()
 def h36m(
     positions_3d: Path = typer.Argument(..., help="VideoPose3D data_3d_h36m.npz (positions_3d, metres)."),
     output: Path = OUTPUT,

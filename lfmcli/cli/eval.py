@@ -7,16 +7,19 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from ..metrics import ALIASES, METRICS
 from .common import err, out, print_json, progress
+
+_NAMES = ", ".join(f"{m} ({a})" if (a := next((k for k, v in ALIASES.items() if v == m), None)) else m for m in METRICS)
 
 
 def eval_(
-    checkpoint: Path = typer.Argument(..., help="A model checkpoint (.safetensors from lfm train)."),
+    checkpoint: Path = typer.Argument(..., help="A model checkpoint (.safetensors from lfm train or lfm mvlift)."),
     data: list[Path] = typer.Argument(..., help="Dataset files."),
     metric: list[str] = typer.Option(
         ["mpjpe", "pa-mpjpe", "pa-mpjpe%"],
         "--metric",
-        help="mpjpe, n-mpjpe, pa-mpjpe (fa-mpjpe), pa-mpjpe%, sa-mpjpe, sa-mpve; repeat for several.",
+        help=f"{_NAMES}; repeat for several (docs/metrics.md).",
     ),
     split: str = typer.Option("test", "--split", help="Which split to evaluate."),
     occlude: float = typer.Option(0.0, "--occlude", help="Hide this ratio of the visible 2D points (seeded)."),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import build_dataset, dataset, models, rigs
+from . import build_dataset, dataset, models, mvlift, rigs
 from .common import LfmGroup
 from .eval import eval_
 from .lift import lift
@@ -27,6 +27,7 @@ app.add_typer(rigs.app, name="rigs")
 app.add_typer(dataset.app, name="dataset")
 app.add_typer(models.app, name="models")
 app.add_typer(build_dataset.app, name="build-dataset")
+app.add_typer(mvlift.app, name="mvlift")
 app.command("train")(train)
 app.command("eval")(eval_)
 app.command("lift")(lift)

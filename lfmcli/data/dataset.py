@@ -88,10 +88,17 @@ class _Group:
 
 class SampleBank:
     """The samples of ``split`` in ``paths`` (all splits when ``split`` is None), optionally only of some
-    ``categories`` and without the ``exclude`` ones."""
+    ``categories`` and without the ``exclude`` ones. With ``read_3d`` (supervised training and evaluation) only
+    views of sequences with 3D are taken; without it the 3D is never read and every target is NaN (models that
+    learn from 2D alone)."""
 
     def __init__(
-        self, paths: Seq[str | Path], split: str | None, categories: Seq[str] | None = None, exclude: Seq[str] = ()
+        self,
+        paths: Seq[str | Path],
+        split: str | None,
+        categories: Seq[str] | None = None,
+        exclude: Seq[str] = (),
+        read_3d: bool = True,
     ):
         groups: dict[str, _Group] = {}
         parts: dict[str, list] = {}
@@ -111,11 +118,16 @@ class SampleBank:
                     rig = f.rigs[s["rig"][i]]
                     if rig.name in groups and groups[rig.name].rig != rig:
                         raise LfmError(f"rig {rig.name!r} differs from the rig of that name in another file", path)
-                    groups.setdefault(rig.name, _Group(rig, None, None, None))
                     n, a, b = int(s["length"][i]), int(v["start"][j]), int(s["start"][i])
+                    if read_3d:
+                        xyz = f.points(rig.name, "points3d")[b : b + n] @ v["R"][j].T.astype(np.float32) + v["t"][j]
+                        if not np.isfinite(xyz).any():
+                            continue  # a 2D-only sequence
+                    else:
+                        xyz = np.full((n, rig.num_joints, 3), np.nan, np.float32)
+                    groups.setdefault(rig.name, _Group(rig, None, None, None))
                     uv = f.points(rig.name, "points2d")[a : a + n]
                     seen = f.points(rig.name, "visible")[a : a + n]
-                    xyz = f.points(rig.name, "points3d")[b : b + n] @ v["R"][j].T.astype(np.float32) + v["t"][j]
                     chunks = parts.setdefault(rig.name, [])
                     first = sum(len(c[0]) for c in chunks)
                     chunks.append((uv, seen, xyz.astype(np.float32)))
@@ -124,7 +136,8 @@ class SampleBank:
                     view_number[(id(f), i)] = k + 1
                     names.append(f"{s['name'][i]}#{k}")
         if not views:
-            raise LfmError(f"no {split or ''} samples in {', '.join(map(str, paths))}".replace("  ", " "))
+            what = f"{split or ''} samples{' with 3D' if read_3d else ''}".strip()
+            raise LfmError(f"no {what} in {', '.join(map(str, paths))}")
         for name, chunks in parts.items():
             g = groups[name]
             g.points2d, g.visible, g.target = (np.concatenate([c[k] for c in chunks]) for k in range(3))

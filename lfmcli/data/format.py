@@ -75,7 +75,9 @@ def _check_sequence(seq: Sequence) -> None:
         bad_camera = v.camera.problem()
         if bad_camera:
             raise DatasetError(f"sequence {seq.name!r}: a view's {bad_camera}")
-        bad = v.visible & ~(np.isfinite(v.points2d).all(-1) & np.isfinite(p).all(-1))
+        # real 2D may exist without 3D (a 2D-only sequence); synthetic 2D is a projection of the 3D
+        needs = np.isfinite(v.points2d).all(-1) & (np.isfinite(p).all(-1) | (v.kind == "real"))
+        bad = v.visible & ~needs
         if bad.any():
             raise DatasetError(
                 f"sequence {seq.name!r}: {int(bad.sum())} points are marked visible without finite coordinates"
@@ -307,6 +309,11 @@ class DatasetFile:
         self.close()
 
     @property
+    def attrs(self) -> dict:
+        """The file's attributes: format, version, builder, and what the builder recorded."""
+        return dict(self._file.attrs)
+
+    @property
     def num_sequences(self) -> int:
         return len(self.sequences["name"])
 
@@ -489,24 +496,25 @@ class DatasetFile:
                     problems.append(f"rig {rig_name!r}: points3d rows {a}..{a + block} hold infinite values")
             # 3D row of each 2D row, so visibility can be checked against both
             rows3d = np.full(len(p2), -1, dtype=np.int64)
+            real = np.zeros(len(p2), bool)  # rows of real views, whose 2D needs no 3D
             for j in np.flatnonzero(s["rig"][v["sequence"]] == rig_name):
                 i = v["sequence"][j]
-                rows3d[v["start"][j] : v["start"][j] + s["length"][i]] = np.arange(
-                    s["start"][i], s["start"][i] + s["length"][i]
-                )
+                rows = slice(v["start"][j], v["start"][j] + s["length"][i])
+                rows3d[rows] = np.arange(s["start"][i], s["start"][i] + s["length"][i])
+                real[rows] = v["kind"][j] == "real"
             for a in range(0, len(p2), block):
                 uv, seen, r3 = p2[a : a + block], vis[a : a + block], rows3d[a : a + block]
                 if (r3 < 0).any():
                     problems.append(f"rig {rig_name!r}: points2d rows {a}..{a + len(uv)} belong to no view")
                     continue
-                xyz_ok = np.isfinite(p3[r3.min() : r3.max() + 1][r3 - r3.min()]).all(-1)
+                xyz_ok = np.isfinite(p3[r3.min() : r3.max() + 1][r3 - r3.min()]).all(-1) | real[a : a + block, None]
                 if np.isinf(uv).any():
                     problems.append(f"rig {rig_name!r}: points2d rows {a}..{a + len(uv)} hold infinite values")
                 bad = seen & ~(np.isfinite(uv).all(-1) & xyz_ok)
                 if bad.any():
                     problems.append(
                         f"rig {rig_name!r}: {int(bad.sum())} points marked visible in rows {a}..{a + len(uv)} "
-                        "lack finite 2D or 3D coordinates"
+                        "lack finite 2D (or, in a synthetic view, 3D) coordinates"
                     )
                 hidden = ~seen & np.isfinite(uv).any(-1)
                 if hidden.any():

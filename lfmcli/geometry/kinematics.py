@@ -128,11 +128,13 @@ def refine_bone_lengths(
     lr: float = 0.02,
     device: str = "cpu",
     progress=None,
+    rest_frames: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Fit a constant-bone-length skeleton to marker joints by inverse kinematics.
 
     markers: (T, J, 3) frames of several sequences stacked (sequence i starts at row ``sequence_starts[i]``).
-    Each sequence keeps the bone lengths (and rest directions) of its first frame; per-frame local axis-angle
+    Each sequence keeps the bone lengths (and rest directions) of its first frame, or of its row of
+    ``rest_frames`` (S, J, 3) where given; per-frame local axis-angle
     rotations and root positions are optimised with Adam against the markers, plus ``smooth_weight`` times the
     squared acceleration of the joints within each sequence. All frames are optimised together in one batch.
     Returns the refined positions (T, J, 3) and per-sequence errors before and after (RMS joint distance).
@@ -142,7 +144,8 @@ def refine_bone_lengths(
     T, J = markers.shape[:2]
     starts = np.asarray(list(sequence_starts) + [T])
     seq_of_frame = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
-    rest = bone_offsets(markers[starts[:-1]], parents)[seq_of_frame]  # (T, J, 3): first frame of each sequence
+    rest_pose = markers[starts[:-1]] if rest_frames is None else rest_frames
+    rest = bone_offsets(rest_pose, parents)[seq_of_frame]  # (T, J, 3): the rest frame of each sequence
     rot0 = initial_rotations(markers, rest, parents)
     root = int(list(parents).index(-1))
     scale = float(np.linalg.norm(rest, axis=-1).mean()) or 1.0

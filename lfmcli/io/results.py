@@ -76,7 +76,11 @@ def write_h5(path: Path, kp: Keypoints2D, lifted: Lifted, attrs: dict) -> None:
             var[:] = np.array(values, dtype=object)
         pos = f.create_variable("position", ("time", "individual", "keypoint", "space"), "f4", fillvalue=np.nan)
         pos[:] = lifted.position
-        pos.attrs["description"] = FRAME_NOTE
+        pos.attrs["description"] = lifted.frame or FRAME_NOTE
+        if lifted.root is not None:
+            root = f.create_variable("root_position", ("time", "individual", "space"), "f4", fillvalue=np.nan)
+            root[:] = lifted.root
+            root.attrs["description"] = "the path of each individual's root joint (else its centroid)"
         p2 = f.create_variable("position_2d", ("time", "individual", "keypoint", "space_2d"), "f4", fillvalue=np.nan)
         p2[:] = kp.points
         p2.attrs["units"] = "pixels"
@@ -89,7 +93,7 @@ def write_h5(path: Path, kp: Keypoints2D, lifted: Lifted, attrs: dict) -> None:
         e.attrs["description"] = "rig edges as pairs of keypoint indices"
         f.attrs.update({k: str(v) for k, v in attrs.items()})
         f.attrs["rig"] = kp.rig.name if kp.rig is not None else ""
-        f.attrs["frame"] = FRAME_NOTE
+        f.attrs["frame"] = lifted.frame or FRAME_NOTE
 
 
 @writer("npz")
@@ -98,6 +102,7 @@ def write_npz(path: Path, kp: Keypoints2D, lifted: Lifted, attrs: dict) -> None:
         np.savez_compressed(
             f,
             position=lifted.position,
+            **({} if lifted.root is None else {"root_position": lifted.root}),
             position_2d=kp.points,
             confidence=kp.confidence,
             keypoints=np.array(kp.joints),
@@ -116,7 +121,7 @@ def write_json(path: Path, kp: Keypoints2D, lifted: Lifted, attrs: dict) -> None
         "fps": kp.fps,
         "source_frames": kp.frame_names,
         "edges": [list(e) for e in (kp.rig.edges if kp.rig else [])],
-        "frame": FRAME_NOTE,
+        "frame": lifted.frame or FRAME_NOTE,
         **attrs,
         "position": [
             [[None if np.isnan(p).any() else [round(float(v), 6) for v in p] for p in ind] for ind in frame]

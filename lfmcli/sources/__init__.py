@@ -10,7 +10,7 @@ from pathlib import Path
 from ..data.build import SOURCES, Progress, write_dataset
 from ..errors import LfmError
 from ..files import check_not_input
-from . import animalsyn3d, bvh, h36m, npz, pascal3d, synthetic  # noqa: F401  (each registers its sources)
+from . import animalsyn3d, bvh, h36m, npz, pascal3d, synthetic, tracks  # noqa: F401  (each registers its sources)
 
 __all__ = ["SOURCES", "build_dataset"]
 

@@ -1,0 +1,156 @@
+"""MVLift trained on 2D alone against the flat lift and a lifter trained with 3D (MVLift's Tables 1 and 3).
+
+The data are the real 3D motions of ../shared/data (humans of CMU and Bandai Namco, and dogs), each sequence seen by
+one random camera; MVLift reads only their 2D. Its stages are run through the CLI, exactly as a user would:
+
+    lfm build-dataset npz ... --views 1          one random camera per sequence
+    lfm mvlift prior / views / multiview / distil
+    lfm train --model spacetime                  the same clips, with their 3D (the supervised reference)
+
+and every model is scored on the held-out test clips (with 3D): t-root (root path error after one similarity per
+clip), sa-mpjpe (pose error after one similarity per clip), pa-mpjpe (per frame), pa-mpjpe% (scale-free). The row
+"MVLift stages 2+3" is the optimisation itself (score distillation and epipolar consistency, then the fitted 3D)
+run on each test clip; "MVLift full" is the multi-view model's one pass. Prints one table with the time of each
+stage. Usage:
+
+python benchmarks/mvlift.py [--out out/mvlift_bench] [--preset cpu|gpu] [--device auto]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _table import print_table  # benchmarks/ is the script folder
+
+from lfmcli.data.dataset import SampleBank
+from lfmcli.data.format import DatasetFile
+from lfmcli.metrics import get_metric
+from lfmcli.mvlift.views import Y_UP
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+METRICS = ("t-root", "sa-mpjpe", "pa-mpjpe", "pa-mpjpe%")
+PRESETS = {  # sized for a session: the 2-core CPU, or one GPU
+    "cpu": {
+        "mvlift": [
+            *("model.dim=32", "model.layers=2", "data.window=16", "prior.batch_size=16", "prior.eval_every=200"),
+            *("views.steps=60", "views.batch_size=64", "views.max_clips=384"),
+            *("multiview.batch_size=8", "multiview.eval_every=200", "multiview.sample_steps=20"),
+        ],
+        "prior_steps": 600,
+        "multiview_steps": 600,
+        "lifter": ["--preset", "tiny", "--set", "data.window=16", "--set", "training.steps_per_epoch=100"],
+        "lifter_minutes": 6,
+    },
+    "gpu": {
+        "mvlift": [
+            *("model.dim=128", "model.layers=4", "data.window=32", "prior.batch_size=64"),
+            *("views.steps=200", "views.batch_size=256", "views.max_clips=4096"),
+            *("multiview.batch_size=32", "multiview.sample_steps=50"),
+        ],
+        "prior_steps": 6000,
+        "multiview_steps": 6000,
+        "lifter": ["--preset", "small", "--set", "data.window=32"],
+        "lifter_minutes": 4,
+    },
+}
+
+
+def lfm(*words, quiet: bool = True) -> str:
+    """Run one lfm command; its stdout, or exit with its error."""
+    done = subprocess.run(["lfm", *map(str, words)], capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"lfm {' '.join(map(str, words))} failed:\n{done.stderr[-2000:]}")
+    if not quiet:
+        print(done.stderr, file=sys.stderr)
+    return done.stdout
+
+
+def scores(checkpoint: Path, data: Path, device: str) -> dict:
+    words = ["eval", checkpoint, data, "--split", "test", "--json", "--device", device, "--baseline", "flat"]
+    return json.loads(lfm(*words, *(w for m in METRICS for w in ("--metric", m))))
+
+
+def stage3_scores(views: Path, data: Path, radius: float) -> dict:
+    """The 3D that stages 2 and 3 fitted to each test clip (views.h5) against that clip's true 3D."""
+    bank = SampleBank([data], "test")
+    where = {name: k for k, name in enumerate(bank.view_names)}
+    sums, frames = {m: 0.0 for m in METRICS}, 0
+    with DatasetFile(views) as f:
+        for i in np.flatnonzero(f.sequences["split"] == "test"):
+            name, start = f.sequences["name"][i].rsplit("@", 1)
+            seq = f.sequence(int(i))
+            n = seq.num_frames
+            pred = seq.points3d @ Y_UP + [0.0, 0.0, radius]  # the input camera's frame
+            batch = bank.windows(np.array([where[name]]), np.array([int(start)]), n)
+            target, mask = batch.target.double(), batch.has_3d
+            p = torch.as_tensor(pred, dtype=torch.float64)[None]
+            for m in METRICS:
+                metric = get_metric(m)
+                value = metric.fn(p, target, mask) if metric.sequence else metric.fn(p[0], target[0], mask[0])
+                sums[m] += float(value.mean()) * n
+            frames += n
+    return {m: s / max(frames, 1) for m, s in sums.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("out/mvlift_bench"))
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args()
+    p, out, dev = PRESETS[args.preset], args.out, args.device
+    out.mkdir(parents=True, exist_ok=True)
+    data = out / "data.h5"
+    sources = [DATA / "human_cmu", DATA / "human_bandai", DATA / "dog_ai4animation"]
+    if not data.exists():
+        lfm("build-dataset", "npz", *sources, "-o", data, "--views", 1, "--seed", 7)
+    sets = [w for s in p["mvlift"] for w in ("--set", s)]
+    run, seconds = out / "run", {}
+
+    def timed(name, *words):
+        started = time.perf_counter()
+        lfm(*words, quiet=False)
+        seconds[name] = time.perf_counter() - started
+
+    if not (run / "prior.safetensors").exists():
+        timed(
+            "prior", "mvlift", "prior", "--data", data, "-o", run, "--steps", p["prior_steps"], "--device", dev, *sets
+        )
+    if not (run / "views.h5").exists():
+        timed("views", "mvlift", "views", run)
+    if not (run / "multiview.safetensors").exists():
+        timed("multiview", "mvlift", "multiview", run, "--steps", p["multiview_steps"])
+    minutes = p["lifter_minutes"]
+    if not (run / "lifter" / "best.safetensors").exists():
+        timed("distil", "mvlift", "distil", run, *p["lifter"], "--max-minutes", minutes)
+    supervised = out / "supervised"
+    if not (supervised / "best.safetensors").exists():
+        words = ["train", "--data", data, "--model", "spacetime", *p["lifter"], "-o", supervised]
+        timed("supervised", *words, "--max-minutes", minutes, "--device", dev)
+
+    radius = float(__import__("yaml").safe_load((run / "config.yaml").read_text())["data"]["radius"])
+    full = scores(run / "multiview.safetensors", data, dev)
+    rows = {
+        "flat lift": full["baseline"]["overall"],
+        "MVLift stages 2+3 (optimised per clip)": stage3_scores(run / "views.h5", data, radius),
+        "MVLift full (multi-view model)": full["overall"],
+        "distilled space-time lifter": scores(run / "lifter" / "best.safetensors", data, dev)["overall"],
+        "space-time lifter trained with 3D": scores(supervised / "best.safetensors", data, dev)["overall"],
+    }
+    table = [[name, *(f"{r[m]:.4f}" for m in METRICS)] for name, r in rows.items()]
+    print_table(["test clips (m; pa-mpjpe% scale-free)", *METRICS], table)
+    names = ("flat lift", "MVLift full (multi-view model)", "space-time lifter trained with 3D")
+    flat, mv, sup = (rows[k]["pa-mpjpe"] for k in names)
+    print(f"MVLift full: pa-mpjpe {100 * (1 - mv / flat):.0f}% below the flat lift, {mv / sup:.2f}x the 3D-supervised")
+    print("stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()) + f"; device {dev}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,2 @@
+"""MVLift (Li, Liu and Wu, "Lifting Motion to the 3D World via 2D Diffusion"), for any rig: learning to lift
+from 2D alone. Stage 1 (`prior`): a line-conditioned 2D motion diffusion prior."""
