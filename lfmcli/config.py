@@ -210,27 +210,31 @@ def _check(block, name: str, at_least_1=(), positive=(), not_negative=(), shares
                 raise LfmError(f"config key '{name}.{key}' must be {words}, not {value!r}")
 
 
-@dataclass
-class RunConfig:
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
+class Blocks:
+    """What a config of typed blocks (a dataclass) can do: read a mapping, merge updates, save as YAML."""
 
     @classmethod
-    def from_dict(cls, d: dict) -> RunConfig:
+    def from_dict(cls, d: dict):
         return _typed(cls, d, "")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def merged(self, update: dict) -> RunConfig:
+    def merged(self, update: dict):
         """This config with the nested ``update`` merged in (checked key by key)."""
-        return RunConfig.from_dict(_deep_merge(self.to_dict(), update))
+        return type(self).from_dict(_deep_merge(self.to_dict(), update))
 
     def save(self, path: str | Path) -> None:
         with atomic_path(path) as tmp:
             tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+@dataclass
+class RunConfig(Blocks):
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:

@@ -3,7 +3,10 @@
 Every view of every sequence is cut into clips: sequences (fps > 0) into consecutive clips of ``window`` frames,
 static samples into one-frame clips. A single-frame model lifts each frame of a clip on its own; the space-time
 model lifts the clip as a whole. Frame metrics average over frames; sequence metrics are computed per clip and
-weighted by its frames. Results are frame-weighted per category and overall.
+weighted by its frames. Results are frame-weighted per category and overall. Image metrics (j2d) need no 3D: asked
+for alone, they evaluate 2D-only data too, and "frames" counts frames with 2D. They need a lifter whose output is
+seen from the input camera (``image_view``: MVLift's, the flat lift's); lfm's lifters give a shape up to rotation,
+which has no view to compare, so they get a note instead.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from .data.dataset import Batch, SampleBank, occlude
 from .data.format import DatasetFile
 from .devices import resolve_device
 from .errors import LfmError
-from .metrics import get_metric
+from .metrics import get_metric, in_input_view
 from .models import flat_lift
 
 DEFAULT_METRICS = ("mpjpe", "pa-mpjpe", "pa-mpjpe%")
@@ -75,11 +78,12 @@ def evaluate(
     device = resolve_device(device)
     ckpt = load_checkpoint(checkpoint, device)
     window = window or ckpt.window
-    bank = SampleBank(paths, split, categories, exclude)
+    needs_3d = not all(m.image for m in chosen)
+    bank = SampleBank(paths, split, categories, exclude, read_3d=needs_3d)
     rng = np.random.default_rng(seed)
-    lifters = {"model": lambda b: ckpt.model.lift_clips(*b.model_inputs())}
+    lifters = {"model": (lambda b: ckpt.model.lift_clips(*b.model_inputs()), getattr(ckpt.model, "image_view", None))}
     if baseline:
-        lifters["baseline"] = lambda b: flat_lift(b.points2d, b.visible & b.exists[:, None])
+        lifters["baseline"] = (lambda b: flat_lift(b.points2d, b.visible & b.exists[:, None]), "orthographic")
     tallies = {k: _Tally() for k in lifters}
     by_length: dict[int, list] = defaultdict(list)  # clip length -> (view, first frame) of each clip
     for v in range(len(bank.view_length)):
@@ -96,16 +100,19 @@ def evaluate(
                 + ([("sequence", bank.view_names[v])] if per_sequence else [])
                 for v in views
             ]
-            frames = batch.has_3d.any(-1).cpu().numpy()  # (B, T) frames with ground truth
-            for k, lift in lifters.items():
+            truth = batch.has_3d if needs_3d else batch.visible & batch.exists[:, None]
+            frames = truth.any(-1).cpu().numpy()  # (B, T) frames with ground truth (3D, or 2D for image metrics)
+            for k, (lift, view) in lifters.items():
                 with torch.no_grad():
                     pred = lift(batch).float()
-                _score(tallies[k], chosen, pred, batch, item_keys, frames, T)
+                _score(tallies[k], chosen, pred, view, batch, item_keys, frames, T)
             if advance:
                 advance(len(views))
     for m in chosen:
-        if m.sequence and not any(T > 1 for T in by_length):
+        if m.sequence and not m.image and not any(T > 1 for T in by_length):
             notes.append(f"{m.name}: no sequences in this split (static samples only)")
+        if m.image and lifters["model"][1] is None:
+            notes.append(f"{m.name}: this model lifts to a shape up to rotation, not a view of the input camera")
     out = _report(tallies["model"], bank, per_sequence)
     if baseline:
         out["baseline"] = _report(tallies["baseline"], bank, per_sequence)
@@ -113,9 +120,10 @@ def evaluate(
     return out
 
 
-def _score(tally: _Tally, chosen, pred, batch: Batch, item_keys, frames, T) -> None:
+def _score(tally: _Tally, chosen, pred, view: str | None, batch: Batch, item_keys, frames, T) -> None:
     """Add a batch of clips: ``item_keys[b]`` are the tallies clip b counts towards, ``frames`` (B, T) its frames
-    with ground truth."""
+    with ground truth; ``view``: how the lifter's output projects into the input view ("perspective",
+    "orthographic", or None: it does not, and image metrics are left out)."""
     B, _, J, _ = pred.shape
     target, mask = batch.target, batch.has_3d
     counts = frames.sum(1)
@@ -123,7 +131,16 @@ def _score(tally: _Tally, chosen, pred, batch: Batch, item_keys, frames, T) -> N
         for key in item_keys[b]:
             tally.frames[key] += int(counts[b])
     for m in chosen:
-        if m.sequence:
+        if m.image:
+            if view is None:
+                continue
+            seen = batch.visible & batch.exists[:, None]
+            projected = in_input_view(pred.double(), view == "perspective")
+            values = m.fn(projected, batch.points2d.double(), seen).cpu().numpy()
+            seen_frames = seen.any(-1).sum(1).cpu().numpy().astype(float)
+            for b in range(B):
+                tally.add(item_keys[b], m.name, values[b : b + 1], seen_frames[b : b + 1])
+        elif m.sequence:
             if T < 2:
                 continue
             values = m.fn(pred.double(), target.double(), mask).cpu().numpy()

@@ -2,7 +2,9 @@
 
 All are masked (joints without ground truth, or padding, never count), batched, and in the units of the ground
 truth, except ``pa-mpjpe%`` which is scale-free. Frame metrics take (..., J, 3) and return one value per frame
-(...,); sequence metrics take (B, T, J, 3) with mask (B, T, J) and return one value per sequence (B,).
+(...,); sequence metrics take (B, T, J, 3) with mask (B, T, J) and return one value per sequence (B,). Image metrics
+(``j2d``, ``j2d-centred``) need no 3D: they compare the prediction's projection into the input view, (B, T, J, 2),
+with the input 2D in pixels, masked by the points the lifter saw.
 """
 
 from __future__ import annotations
@@ -80,11 +82,47 @@ def t_root(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torc
     return d.sum(-1) / frames.sum(-1).clamp(min=1)
 
 
+def in_input_view(pred: torch.Tensor, perspective: bool) -> torch.Tensor:
+    """The prediction (..., J, 3) seen by the input camera: x/z, y/z for a lifter whose output is in a camera frame
+    with depth (MVLift), x, y for one that keeps the image axes without a distance (the orthographic view)."""
+    if perspective:
+        return pred[..., :2] / pred[..., 2:].clamp(min=1e-6)
+    return pred[..., :2]
+
+
+def _scaled_to(points: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``points`` (B, T, J, D) times the one least-squares scale per sequence that best fits ``target``."""
+    w = mask.to(points.dtype)[..., None]
+    p, g = torch.nan_to_num(points), torch.nan_to_num(target)
+    s = (w * p * g).sum((1, 2, 3)) / (w * p * p).sum((1, 2, 3)).clamp(min=1e-12)
+    return s[:, None, None, None] * p
+
+
+def j2d(view: torch.Tensor, points2d: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """Reprojection error in the input view (pixels): the projected prediction (B, T, J, 2) placed in the image by
+    one scale and one shift per sequence (the lifter's camera is a nominal one), so the path across the image
+    counts; (B, T, J, 2) -> (B,)."""
+    w = seen.to(view.dtype)[..., None]
+    n = w.sum((1, 2)).clamp(min=1)
+    shift = lambda x: (torch.nan_to_num(x) * w).sum((1, 2)) / n  # noqa: E731
+    p, g = view - shift(view)[:, None, None], points2d - shift(points2d)[:, None, None]
+    B = view.shape[0]
+    return _mean_distance(_scaled_to(p, g, seen).reshape(B, -1, 2), g.reshape(B, -1, 2), seen.reshape(B, -1))
+
+
+def j2d_centred(view: torch.Tensor, points2d: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """J2D with each frame centred on its seen points (the pose without its path), one scale per sequence."""
+    p, g = centre(view, seen), centre(points2d, seen)
+    B = view.shape[0]
+    return _mean_distance(_scaled_to(p, g, seen).reshape(B, -1, 2), g.reshape(B, -1, 2), seen.reshape(B, -1))
+
+
 @dataclass(frozen=True)
 class Metric:
     name: str
     fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
     sequence: bool  # needs (B, T, J, 3) sequences
+    image: bool = False  # compares the input-view projection with the input 2D: needs no 3D
 
 
 METRICS = {
@@ -97,9 +135,11 @@ METRICS = {
         Metric("sa-mpjpe", sa_mpjpe, True),
         Metric("sa-mpve", sa_mpve, True),
         Metric("t-root", t_root, True),
+        Metric("j2d", j2d, True, image=True),
+        Metric("j2d-centred", j2d_centred, True, image=True),
     )
 }
-ALIASES = {"fa-mpjpe": "pa-mpjpe", "pa-mpjpe-pct": "pa-mpjpe%"}
+ALIASES = {"fa-mpjpe": "pa-mpjpe", "pa-mpjpe-pct": "pa-mpjpe%", "j2d-centered": "j2d-centred"}
 
 
 def get_metric(name: str) -> Metric:

@@ -116,3 +116,30 @@ def test_eval_options_and_errors(cli, fixture):
     assert r.exit_code == 1 and "no sequences in split 'train'" in r.stderr
     r = cli("eval", path, path, "--device", "cpu")
     assert r.exit_code == 1 and "not an lfm checkpoint" in r.stderr
+
+
+def test_reprojection_error_needs_no_3d(cli, fixture, tmp_path):
+    """j2d alone evaluates 2D-only data; the flat lift, normalised per frame, misses the square's slide and growth."""
+    _, ckpt, moving, cam = fixture
+    rig = Rig.from_dict({"name": "square", "joints": list("abcd"), "edges": [["a", "b"], ["b", "c"], ["c", "d"]]})
+    uv = cam.project(moving).astype(np.float32)
+    path = tmp_path / "flat.h5"
+    with DatasetWriter(path) as w:
+        seq = Sequence("slide", "square", rig, np.full(moving.shape, np.nan, np.float32), fps=30.0, split="test")
+        seq.views = [View(cam, uv, np.ones(uv.shape[:2], bool), kind="real")]
+        w.add(seq)
+    r = cli("eval", ckpt, path, "--metric", "j2d", "--metric", "j2d-centred", "--baseline", "flat", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    # lfm's lifters give a shape up to rotation: nothing to compare with the input view, and a note says so
+    assert out["overall"] == {"frames": 5} and any("up to rotation" in n for n in out["notes"])
+    # the flat lift is the same unit square every frame: one scale (least squares) and one shift fit the 2D
+    flat = np.stack([u - u.mean(0) for u in uv])
+    flat /= np.abs(flat).max((1, 2), keepdims=True)
+    for name, g in (("j2d", uv - uv.mean((0, 1))), ("j2d-centred", uv - uv.mean(1, keepdims=True))):
+        p = flat if name == "j2d-centred" else flat - flat.mean((0, 1))
+        s = (p * g).sum() / (p * p).sum()
+        expected = np.linalg.norm(s * p - g, axis=-1).mean()
+        assert out["baseline"]["overall"][name] == pytest.approx(expected, rel=1e-4)
+    r = cli("eval", ckpt, path, "--metric", "j2d", "--metric", "mpjpe")
+    assert r.exit_code == 1 and "with 3D" in r.stderr

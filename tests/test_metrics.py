@@ -6,7 +6,20 @@ import pytest
 import torch
 
 from lfmcli.errors import LfmError
-from lfmcli.metrics import METRICS, get_metric, mpjpe, n_mpjpe, pa_mpjpe, pa_mpjpe_pct, sa_mpjpe, sa_mpve, t_root
+from lfmcli.metrics import (
+    METRICS,
+    get_metric,
+    in_input_view,
+    j2d,
+    j2d_centred,
+    mpjpe,
+    n_mpjpe,
+    pa_mpjpe,
+    pa_mpjpe_pct,
+    sa_mpjpe,
+    sa_mpve,
+    t_root,
+)
 
 T3 = torch.tensor
 
@@ -90,6 +103,31 @@ def test_root_translation_error_hand_cases():
     # frames without any ground truth do not count
     mask[0, 2] = False
     assert t_root(still, slide, mask).item() == pytest.approx(0.5, abs=1e-9)
+
+
+def test_reprojection_error_hand_cases():
+    u = square()[:, :2]
+    slide = torch.stack([u + T3([k, 0.0], dtype=torch.float64) for k in range(3)])[None]  # pixels, 1 per frame
+    seen = torch.ones(1, 3, 4, dtype=torch.bool)
+    # the lifter's nominal camera: any one scale and shift of the whole clip is exact
+    assert j2d(2 * slide + 5, slide, seen).item() == pytest.approx(0, abs=1e-9)
+    # a pose that stays still while the input slides 0, 1, 2: off by 1, 0, 1 after the one shift; centred, exact
+    still = torch.stack([u] * 3)[None]
+    assert j2d(still, slide, seen).item() == pytest.approx(2 / 3, abs=1e-9)
+    assert j2d_centred(still, slide, seen).item() == pytest.approx(0, abs=1e-9)
+    # one scale per clip: a pose that doubles in one frame is off by its extra size there
+    grow = still.clone()
+    grow[0, 2] *= 2
+    assert j2d_centred(grow, still, seen).item() > 0.1
+    # points the lifter did not see do not count, whatever is there
+    wild = slide.clone()
+    wild[0, 1, 3] = T3([1e6, float("nan")])
+    hidden = seen.clone()
+    hidden[0, 1, 3] = False
+    assert j2d(2 * slide + 5, wild, hidden).item() == pytest.approx(0, abs=1e-9)
+    # perspective: a camera-frame prediction at depth 2 is seen at half size; without depth, x and y as they are
+    p = torch.cat([slide, torch.full_like(slide[..., :1], 2.0)], -1)
+    assert torch.allclose(in_input_view(p, True), slide / 2) and torch.equal(in_input_view(p, False), slide)
 
 
 def test_registry_and_aliases():

@@ -63,7 +63,8 @@ def eval_(
     if as_json:
         print_json(result)
         return
-    names = [m for m in result["overall"] if m != "frames"]
+    scored = [result["overall"], *([result["baseline"]["overall"]] if baseline else [])]
+    names = [m for m in dict.fromkeys(k for r in scored for k in r) if m != "frames"]
     table = Table(
         title=f"{checkpoint} on {split} ({result['overall']['frames']} frames"
         + (f", {occlude:.0%} of 2D hidden" if occlude else "")

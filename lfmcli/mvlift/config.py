@@ -5,14 +5,11 @@ so every stage reads the same settings."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from ..config import _check, _deep_merge, _read_yaml, _typed, parse_set
+from ..config import Blocks, _check, _read_yaml, parse_set
 from ..errors import LfmError
-from ..files import atomic_path
 
 
 @dataclass
@@ -121,7 +118,7 @@ class ViewsConfig:
 
 
 @dataclass
-class MVLiftConfig:
+class MVLiftConfig(Blocks):
     model: DenoiserConfig = field(default_factory=DenoiserConfig)
     data: MVLiftData = field(default_factory=MVLiftData)
     prior: PriorConfig = field(default_factory=PriorConfig)
@@ -129,20 +126,6 @@ class MVLiftConfig:
     multiview: MultiviewConfig = field(default_factory=MultiviewConfig)
     seed: int = 0
     device: str = "auto"
-
-    @classmethod
-    def from_dict(cls, d: dict) -> MVLiftConfig:
-        return _typed(cls, d, "")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def merged(self, update: dict) -> MVLiftConfig:
-        return MVLiftConfig.from_dict(_deep_merge(self.to_dict(), update))
-
-    def save(self, path: str | Path) -> None:
-        with atomic_path(path) as tmp:
-            tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
     def resolve(

@@ -136,6 +136,7 @@ class MVLifter(nn.Module):
 
     temporal = True
     frame_note = CAMERA_FRAME
+    image_view = "perspective"  # its output is the input camera's frame with depth: x/z, y/z in the image (j2d)
 
     def __init__(self, denoiser: MotionDenoiser, cfg: MVLiftConfig, seed: int = 0):
         super().__init__()

@@ -1,5 +1,7 @@
 """Stages 2 to 4 and the CLI on tiny models and data: shapes, determinism, consistency, the files they write."""
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -83,8 +85,10 @@ def test_the_whole_pipeline_from_the_cli(motion_h5, tmp_path, cli):
     ckpt = load_checkpoint(run / "multiview.safetensors")
     assert ckpt.kind == "mvlift" and ckpt.window == 8
     # it lifts as any checkpoint does, keeping the path
-    r = cli("eval", run / "multiview.safetensors", motion_h5, "--split", "val", "--metric", "t-root", "--json")
+    metrics = ("--metric", "t-root", "--metric", "j2d", "--metric", "j2d-centred")
+    r = cli("eval", run / "multiview.safetensors", motion_h5, "--split", "val", *metrics, "--json")
     assert r.exit_code == 0, r.output
+    assert all(np.isfinite(v) for v in json.loads(r.stdout)["overall"].values())
     r = cli("mvlift", "prior", "--data", motion_h5, "-o", run, "--steps", 4, *TINY)
     assert r.exit_code == 1 and "already holds" in r.output
     r = cli("mvlift", "views", tmp_path / "nowhere")
@@ -92,7 +96,6 @@ def test_the_whole_pipeline_from_the_cli(motion_h5, tmp_path, cli):
 
 
 def test_an_mvlift_checkpoint_lifts_a_file_with_its_path(motion_h5, tmp_path, cli):
-    import json
 
     run = tmp_path / "run"
     assert cli("mvlift", "prior", "--data", motion_h5, "-o", run, "--steps", 2, *TINY).exit_code == 0
