@@ -1,5 +1,7 @@
 # Every target works from a fresh clone: `install` builds .venv (CPU torch, the package, test tools) once.
 PYTHON ?= python3
+# default-model: RECIPE=cpu (2-core CPU, about 95 minutes) or RECIPE=gpu (one H100, about 20 minutes)
+RECIPE ?= cpu
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -31,7 +33,7 @@ bench: install
 	$(BIN)/python benchmarks/lift_speed.py
 
 default-model: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/build_default_model.sh
+	RECIPE=$(RECIPE) PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/build_default_model.sh
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache *.egg-info

@@ -171,6 +171,7 @@ class TrainingConfig:
     seed: int = 0
     bf16: bool = True  # bf16 autocast on CUDA
     compile: bool = False  # torch.compile on CUDA
+    workers: int = 0  # processes that make training batches in parallel (0: the training process itself)
     device: str = "auto"
 
     def __post_init__(self):
@@ -179,7 +180,15 @@ class TrainingConfig:
             "training",
             at_least_1=("batch_size", "epochs", "val_samples", "patience", "plateau_patience"),
             positive=("lr", "plateau_factor"),
-            not_negative=("warmup_steps", "weight_decay", "steps_per_epoch", "max_minutes", "clip", "min_lr"),
+            not_negative=(
+                "workers",
+                "warmup_steps",
+                "weight_decay",
+                "steps_per_epoch",
+                "max_minutes",
+                "clip",
+                "min_lr",
+            ),
         )
         if self.schedule not in ("plateau", "cosine"):
             raise LfmError(f"config key 'training.schedule' is plateau or cosine, not {self.schedule!r}")

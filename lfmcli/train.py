@@ -16,7 +16,7 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,7 @@ import torch
 
 from . import __version__
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import RunConfig
+from .config import DataConfig, RunConfig
 from .data.augment import augment
 from .data.dataset import Batch, SampleBank, occlude, rotate_scale_2d
 from .devices import resolve_device
@@ -35,6 +35,36 @@ from .losses import lifting_loss
 from .metrics import pa_mpjpe
 from .models import MODELS, build_model, flat_lift
 from .schedule import CosineSchedule
+
+
+def make_train_batch(bank: SampleBank, d: DataConfig, size: int, temporal: bool, rng: np.random.Generator) -> Batch:
+    """One augmented training batch of ``size`` frames (or windows of ``d.window`` frames)."""
+    if temporal:
+        views = bank.window_views()
+        chosen = rng.choice(views, size, p=bank.view_weights(views, d.balance_categories))
+        starts = (rng.random(size) * np.maximum(bank.view_length[chosen] - d.window + 1, 1)).astype(int)
+        batch = bank.windows(chosen, starts, d.window)
+    else:
+        batch = bank.frames(rng.choice(bank.num_samples, size, p=bank.sample_weights(d.balance_categories)))
+    batch = augment(batch, d.augment, rng)
+    batch = occlude(batch, d.occlusion, rng)
+    return rotate_scale_2d(batch, d.rotate_2d, d.scale_2d, rng)
+
+
+class _BatchStream(torch.utils.data.IterableDataset):
+    """``steps`` training batches shared out among the loader's worker processes; worker k of epoch e draws from
+    the random stream (seed, e, k), so a run is repeatable for a given number of workers."""
+
+    def __init__(self, bank: SampleBank, d: DataConfig, size: int, temporal: bool, steps: int, seed: list[int]):
+        self.bank, self.d, self.size, self.temporal, self.steps, self.seed = bank, d, size, temporal, steps, seed
+        self.epoch = 0
+
+    def __iter__(self) -> Iterator[Batch]:
+        info = torch.utils.data.get_worker_info()
+        k, n = (info.id, info.num_workers) if info else (0, 1)
+        rng = np.random.default_rng([*self.seed, self.epoch, k])
+        for _ in range(k, self.steps, n):  # the loader takes one batch from each worker in turn
+            yield make_train_batch(self.bank, self.d, self.size, self.temporal, rng)
 
 
 @dataclass
@@ -96,7 +126,6 @@ class Trainer:
         )
         self.cosine = CosineSchedule(t.lr, t.min_lr, t.warmup_steps)
         self.rng = np.random.default_rng([t.seed, self.rank])
-        self._frame_weights = self.train_bank.sample_weights(d.balance_categories)
         self.epoch, self.step, self.best, self.bad_epochs = 0, 0, float("inf"), 0
         self.run.mkdir(parents=True, exist_ok=True)
         self._lock = _lock(self.run) if self.rank == 0 else None
@@ -115,17 +144,21 @@ class Trainer:
 
     # ----- data
     def _train_batch(self) -> Batch:
-        d, bank, B = self.cfg.data, self.train_bank, self.cfg.training.batch_size
-        if self.temporal:
-            views = bank.window_views()
-            chosen = self.rng.choice(views, B, p=bank.view_weights(views, d.balance_categories))
-            starts = (self.rng.random(B) * np.maximum(bank.view_length[chosen] - d.window + 1, 1)).astype(int)
-            batch = bank.windows(chosen, starts, d.window)
-        else:
-            batch = bank.frames(self.rng.choice(bank.num_samples, B, p=self._frame_weights))
-        batch = augment(batch, d.augment, self.rng)
-        batch = occlude(batch, d.occlusion, self.rng)
-        return rotate_scale_2d(batch, d.rotate_2d, d.scale_2d, self.rng)
+        return make_train_batch(self.train_bank, self.cfg.data, self.cfg.training.batch_size, self.temporal, self.rng)
+
+    def _train_batches(self, steps: int) -> Iterator[Batch]:
+        """This epoch's ``steps`` training batches: made here, or (``training.workers``) by that many processes
+        in parallel, each with its own random stream, so that a GPU is not left waiting for augmentation."""
+        workers = self.cfg.training.workers
+        if not workers:
+            return (self._train_batch() for _ in range(steps))
+        t = self.cfg.training
+        stream = _BatchStream(self.train_bank, self.cfg.data, t.batch_size, self.temporal, steps, [t.seed, self.rank])
+        stream.epoch = self.epoch
+        loader = torch.utils.data.DataLoader(
+            stream, batch_size=None, num_workers=workers, pin_memory=self.cuda, prefetch_factor=4
+        )
+        return iter(loader)
 
     def _validation_batches(self) -> list[Batch]:
         """A fixed validation set: the same frames (or windows) every epoch, and in every process."""
@@ -193,8 +226,7 @@ class Trainer:
         self.net.train()
         while self.epoch < t.epochs:
             epoch_start, seen, losses = time.perf_counter(), 0, []
-            for k in range(steps):
-                batch = self._train_batch()
+            for k, batch in enumerate(self._train_batches(steps)):
                 self.opt.zero_grad(set_to_none=True)
                 pieces = batch.by_size()
                 loss = 0.0

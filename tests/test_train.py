@@ -213,3 +213,15 @@ def test_a_run_folder_is_used_by_one_training_at_a_time(zoo, tmp_path):
         Trainer(cfg, tmp_path / "run", resume=True)
     first.fit()
     Trainer(cfg, tmp_path / "run", resume=True)  # a finished run lets go
+
+
+def test_batches_made_by_worker_processes_are_repeatable(zoo, tmp_path):
+    cfg = RunConfig.resolve("lfm", "tiny", None, FAST + ["training.epochs=2", "training.workers=2"], [zoo])
+    runs = [Trainer(cfg, tmp_path / name) for name in ("a", "b")]
+    batches = list(runs[0]._train_batches(5))
+    assert len(batches) == 5 and all(len(b) == 16 for b in batches)
+    for r in runs:
+        assert len(r.fit()) == 2
+    a, b = (load_file(tmp_path / name / "last.safetensors") for name in ("a", "b"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)

@@ -142,6 +142,7 @@ class SampleBank:
             g = groups[name]
             g.points2d, g.visible, g.target = (np.concatenate([c[k] for c in chunks]) for k in range(3))
         self.groups = groups
+        self._sample_weights: dict[bool, np.ndarray] = {}
         self.group_names = sorted(groups)
         self.categories = sorted({c for *_, c, _ in views})
         self.max_joints = max(g.rig.num_joints for g in groups.values())
@@ -172,9 +173,11 @@ class SampleBank:
 
     def sample_weights(self, balance: bool) -> np.ndarray:
         """Sampling probabilities per frame sample: uniform, or equal total weight per category."""
-        cat = self.view_category[self.sample_view]
-        w = 1.0 / np.bincount(cat)[cat] if balance else np.ones(len(cat))
-        return w / w.sum()
+        if balance not in self._sample_weights:  # asked for every batch: made once
+            cat = self.view_category[self.sample_view]
+            w = 1.0 / np.bincount(cat)[cat] if balance else np.ones(len(cat))
+            self._sample_weights[balance] = w / w.sum()
+        return self._sample_weights[balance]
 
     def window_views(self) -> np.ndarray:
         """Views of time series (fps > 0): the ones windows are cut from."""
