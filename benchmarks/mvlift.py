@@ -13,7 +13,7 @@ j2d-centred (reprojection error in the input view, pixels, with and without the 
 shape up to rotation, have none). The row
 "MVLift stages 2+3" is the optimisation itself (score distillation and epipolar consistency, then the fitted 3D)
 run on each test clip; "MVLift full" is the multi-view model's one pass. Prints one table with the time of each
-stage. Usage:
+stage (stages already in --out are reused: delete it to train them again). Usage:
 
 python benchmarks/mvlift.py [--out out/mvlift_bench] [--preset cpu|gpu] [--device auto]
 """

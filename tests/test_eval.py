@@ -107,6 +107,8 @@ def test_eval_options_and_errors(cli, fixture):
     assert list(only["categories"]) == ["chair"] and only["overall"]["frames"] == 1
     without = json.loads(run("--exclude-categories", "chair").stdout)
     assert list(without["categories"]) == ["square"]
+    for both in (["--categories", "chair,square"], ["--categories", "chair", "--categories", "square"]):
+        assert sorted(json.loads(run(*both).stdout)["categories"]) == ["chair", "square"]
     a, b = (json.loads(run("--occlude", "0.5", "--seed", "3").stdout) for _ in range(2))
     assert a["overall"] == b["overall"]
     per = json.loads(run("--per-sequence").stdout)

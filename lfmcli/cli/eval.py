@@ -23,8 +23,12 @@ def eval_(
     ),
     split: str = typer.Option("test", "--split", help="Which split to evaluate."),
     occlude: float = typer.Option(0.0, "--occlude", help="Hide this ratio of the visible 2D points (seeded)."),
-    categories: str = typer.Option(None, "--categories", help="Only these categories (comma-separated)."),
-    exclude: str = typer.Option("", "--exclude-categories", help="Leave these categories out (comma-separated)."),
+    categories: list[str] = typer.Option(
+        None, "--categories", help="Only these categories (comma-separated, or the flag repeated)."
+    ),
+    exclude: list[str] = typer.Option(
+        None, "--exclude-categories", help="Leave these categories out (comma-separated, or the flag repeated)."
+    ),
     baseline: str = typer.Option(None, "--baseline", help="flat: also report the z = 0 lift, for reference."),
     per_sequence: bool = typer.Option(False, "--per-sequence", help="Also report every sequence (and view)."),
     window: int = typer.Option(None, "--window", help="Clip length for sequence metrics (default: the model's)."),
@@ -42,7 +46,7 @@ def eval_(
 
     if baseline not in (None, "flat"):
         raise LfmError(f"--baseline {baseline!r}: the only baseline is flat")
-    split_list = lambda text: [c.strip() for c in text.split(",") if c.strip()]  # noqa: E731
+    split_list = lambda given: [c.strip() for text in given or [] for c in text.split(",") if c.strip()]  # noqa: E731
     with progress() as bar:
         task = bar.add_task("evaluating", total=None)
         result = evaluate(

@@ -130,7 +130,9 @@ class SpaceTimeLFM(_Base):
         t = torch.linspace(-1, 1, T, device=xy.device, dtype=xy.dtype) if T > 1 else xy.new_zeros(1)
         feats = torch.cat([xy, t[None, :, None, None].expand(B, T, J, 1)], -1)
         x = self.tokens(feats, visible)  # (B, T, J, D)
-        if self.motion:
+        # a single frame has no motion: it is lifted by the space layers alone, as the single-frame model the
+        # temporal layers were trained on top of would lift it (they never saw a clip of one frame)
+        if self.motion and T > 1:
             frames = torch.arange(T, device=xy.device)
             band = (frames[:, None] - frames[None, :]).abs() <= self.cfg.window
             seen = visible.permute(0, 2, 1).reshape(B * J, 1, T)

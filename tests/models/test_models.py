@@ -163,3 +163,20 @@ def test_spacetime_overfits_a_tiny_batch():
         loss.backward()
         opt.step()
     assert loss.item() < 0.05 * start
+
+
+def test_spacetime_lifts_a_single_frame_as_its_single_frame_model():
+    cfg = dict(dim=32, heads=4, layers=2, seed=3)
+    still = built(ModelConfig(kind="lfm", **cfg))
+    moving = build_model(ModelConfig(kind="spacetime", motion_layers=1, **cfg)).eval()
+    theirs = still.state_dict()  # as training.init copies them: the Fourier rows of x and y are drawn alike
+    ours = {k: theirs[k] if k in theirs and theirs[k].shape == v.shape else v for k, v in moving.state_dict().items()}
+    moving.load_state_dict(ours)
+    for p in moving.motion.parameters():  # trained temporal layers: no longer the identity
+        torch.nn.init.normal_(p, std=0.3)
+    pts, visible, exists, adj = inputs()
+    with torch.no_grad():
+        one = moving(pts[:, None], visible[:, None], exists, adj)[:, 0]
+        clip = moving(pts[:, None].expand(-1, 4, -1, -1), visible[:, None].expand(-1, 4, -1), exists, adj)
+        torch.testing.assert_close(one, still(pts, visible, exists, adj))
+        assert not torch.allclose(clip[:, 0], one, atol=1e-3)  # a clip does go through them
