@@ -91,7 +91,7 @@ class _Clips:
 
 def _depth_order(parents: np.ndarray) -> tuple[int, ...]:
     """Joints with parents before children (parents: -1 for roots; a cycle never reaches the list)."""
-    return _order(tuple(int(p) for p in parents))
+    return _order(tuple(parents.tolist()))
 
 
 @functools.lru_cache(maxsize=256)  # a few rigs per run, asked again for every item of every batch
@@ -236,8 +236,9 @@ def drop_joints(c: _Clips, chosen: np.ndarray, most: float, rng: np.random.Gener
         dropped = np.zeros(len(c.exists[b]), bool)
         parents = c.parents[b]
         if (parents >= 0).any() and rng.random() < 0.5:
+            subtrees = _subtrees(tuple(parents.tolist()))
             for start in rng.permutation(present):
-                subtree = _subtree(parents, start) & ~dropped
+                subtree = subtrees[start] & ~dropped
                 if dropped.sum() + subtree.sum() <= budget:
                     dropped |= subtree
         else:
@@ -251,29 +252,30 @@ def drop_joints(c: _Clips, chosen: np.ndarray, most: float, rng: np.random.Gener
         c.xyz[b][:, dropped] = np.nan
 
 
-def _subtree(parents: np.ndarray, root: int) -> np.ndarray:
-    inside = np.zeros(len(parents), bool)
-    inside[root] = True
-    for j in _depth_order(parents):
-        if parents[j] >= 0 and inside[parents[j]]:
-            inside[j] = True
+@functools.lru_cache(maxsize=256)
+def _subtrees(parents: tuple[int, ...]) -> np.ndarray:
+    """(J, J) bool: row r marks the joints of the subtree rooted at joint r (r itself included)."""
+    inside = np.eye(len(parents), dtype=bool)
+    for j in _order(parents):  # parents before children: a joint is in every subtree its parent is in
+        if parents[j] >= 0:
+            inside[:, j] |= inside[:, parents[j]]
+    inside.flags.writeable = False  # shared by every call for this rig
     return inside
 
 
 def detector_noise(c: _Clips, sigma: float, outliers: float, rng: np.random.Generator) -> None:
     """2D as trackers give it: Gaussian noise with a per-item sigma up to ``sigma`` times the 2D size, and a share
     ``outliers`` of the visible points thrown somewhere in the box around the object."""
-    B, T, J, _ = c.uv.shape
-    for b in range(B):
-        seen = c.visible[b]
-        if seen.sum() < 2:
-            continue
-        pts = c.uv[b][seen]
-        lo, hi = pts.min(0), pts.max(0)
-        size = float(np.linalg.norm(hi - lo))
-        if sigma > 0:
-            c.uv[b] += rng.normal(0, rng.uniform(0, sigma) * size, c.uv[b].shape)
-        if outliers > 0:
-            thrown = seen & (rng.random(seen.shape) < outliers)
-            margin = 0.2 * (hi - lo)
-            c.uv[b][thrown] = rng.uniform(lo - margin, hi + margin, (int(thrown.sum()), 2))
+    seen = c.visible  # (B, T, J)
+    ok = seen.sum((1, 2)) >= 2  # items with a box to measure
+    lo = np.where(seen[..., None], c.uv, np.inf).min((1, 2))
+    hi = np.where(seen[..., None], c.uv, -np.inf).max((1, 2))
+    lo, hi = np.where(ok[:, None], lo, 0.0), np.where(ok[:, None], hi, 0.0)
+    if sigma > 0:
+        spread = rng.uniform(0, sigma, len(ok)) * np.linalg.norm(hi - lo, axis=-1)
+        c.uv += rng.normal(size=c.uv.shape) * spread[:, None, None, None]
+    if outliers > 0:
+        thrown = seen & ok[:, None, None] & (rng.random(seen.shape) < outliers)
+        item = np.nonzero(thrown)[0]
+        margin = 0.2 * (hi - lo)[item]
+        c.uv[thrown] = rng.uniform(lo[item] - margin, hi[item] + margin)

@@ -3,7 +3,18 @@ import pytest
 import torch
 
 from lfmcli.config import AugmentConfig
-from lfmcli.data.augment import _bridged, _Clips, add_virtual_joints, augment, drop_joints, limbs, morph, reproject
+from lfmcli.data.augment import (
+    _bridged,
+    _Clips,
+    _subtrees,
+    add_virtual_joints,
+    augment,
+    detector_noise,
+    drop_joints,
+    limbs,
+    morph,
+    reproject,
+)
 from lfmcli.data.dataset import Batch
 from lfmcli.errors import LfmError
 from lfmcli.rigs import Rig
@@ -114,3 +125,38 @@ def test_augment_settings_are_checked():
         AugmentConfig(morph=1.5)
     with pytest.raises(LfmError, match="low, high"):
         AugmentConfig(distance=[20.0, 1.5])
+
+
+def test_subtrees_hold_each_joint_and_its_descendants():
+    parents = (-1, 0, 1, 0, 3, 4, -1, 6, 9, 8)  # two roots, and 8 and 9 each other's parent: a cycle
+    inside = _subtrees(parents)
+
+    def ancestors(j):
+        seen = []
+        while j >= 0 and j not in seen:
+            seen.append(j)
+            j = parents[j]
+        return seen if j < 0 else [seen[0]]  # a joint on or under a cycle is only its own subtree
+
+    expected = np.zeros_like(inside)
+    for j in range(len(parents)):
+        expected[ancestors(j), j] = True
+    np.testing.assert_array_equal(inside, expected)
+
+
+def test_detector_noise_scales_with_the_object_and_throws_outliers_into_its_box(rng):
+    clips = _Clips.of(batch(rng, B=4, T=50))
+    clips.visible[3] = False
+    clips.visible[3, 0, 0] = True  # one point: no box, left alone
+    before = clips.uv.copy()
+    size = np.linalg.norm(before.max((1, 2)) - before.min((1, 2)), axis=-1)
+    detector_noise(clips, 0.05, 0.0, rng)
+    moved = np.abs(clips.uv - before).reshape(4, -1).std(1) / size
+    assert np.all(moved[:3] <= 0.05) and np.all(moved[:3] > 0) and moved[3] == 0
+    clips.uv = before.copy()
+    detector_noise(clips, 0.0, 1.0, rng)  # every seen point thrown
+    lo, hi = before[:3].min((1, 2)), before[:3].max((1, 2))
+    margin = 0.2 * (hi - lo)
+    uv = clips.uv[:3]
+    assert np.all(uv >= (lo - margin)[:, None, None]) and np.all(uv <= (hi + margin)[:, None, None])
+    assert not np.allclose(uv, before[:3]) and np.array_equal(clips.uv[3], before[3])
