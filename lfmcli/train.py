@@ -52,17 +52,16 @@ def make_train_batch(bank: SampleBank, d: DataConfig, size: int, temporal: bool,
 
 
 class _BatchStream(torch.utils.data.IterableDataset):
-    """``steps`` training batches shared out among the loader's worker processes; worker k of epoch e draws from
-    the random stream (seed, e, k), so a run is repeatable for a given number of workers."""
+    """``steps`` training batches shared out among the loader's worker processes; worker k draws from the random
+    stream (*seed, k), so a run is repeatable for a given number of workers."""
 
     def __init__(self, bank: SampleBank, d: DataConfig, size: int, temporal: bool, steps: int, seed: list[int]):
         self.bank, self.d, self.size, self.temporal, self.steps, self.seed = bank, d, size, temporal, steps, seed
-        self.epoch = 0
 
     def __iter__(self) -> Iterator[Batch]:
         info = torch.utils.data.get_worker_info()
         k, n = (info.id, info.num_workers) if info else (0, 1)
-        rng = np.random.default_rng([*self.seed, self.epoch, k])
+        rng = np.random.default_rng([*self.seed, k])
         for _ in range(k, self.steps, n):  # the loader takes one batch from each worker in turn
             yield make_train_batch(self.bank, self.d, self.size, self.temporal, rng)
 
@@ -153,8 +152,8 @@ class Trainer:
         if not workers:
             return (self._train_batch() for _ in range(steps))
         t = self.cfg.training
-        stream = _BatchStream(self.train_bank, self.cfg.data, t.batch_size, self.temporal, steps, [t.seed, self.rank])
-        stream.epoch = self.epoch
+        seed = [t.seed, self.rank, self.epoch]  # a new stream every epoch
+        stream = _BatchStream(self.train_bank, self.cfg.data, t.batch_size, self.temporal, steps, seed)
         loader = torch.utils.data.DataLoader(
             stream, batch_size=None, num_workers=workers, pin_memory=self.cuda, prefetch_factor=4
         )
