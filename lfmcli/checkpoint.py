@@ -43,10 +43,17 @@ class Checkpoint:
         return hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
 
 
-def save_checkpoint(path: str | Path, model: torch.nn.Module, cfg: ModelConfig, info: dict) -> None:
+def save_checkpoint(path: str | Path, model: torch.nn.Module, cfg: ModelConfig, info: dict, half: bool = False) -> None:
+    """``half``: the trained weights in float16 (half the file; loading turns them back into float32), the fixed
+    buffers such as the Fourier frequencies as they are."""
     from safetensors.torch import save_file
 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    if half:
+        trained = {name for name, _ in model.named_parameters()}
+        if any(state[k].abs().max() > torch.finfo(torch.float16).max for k in trained):
+            raise LfmError("a weight is too large for float16")
+        state = {k: v.half() if k in trained else v for k, v in state.items()}
     meta = {"model": json.dumps(cfg.to_dict()), "info": json.dumps(info), "lfm_version": __version__}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=meta)

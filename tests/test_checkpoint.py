@@ -53,3 +53,21 @@ def test_edited_metadata_is_one_error(ckpt, tmp_path):
         save_file(tensors, str(bad), metadata={"model": model, "info": "{}"})
         with pytest.raises(LfmError, match="not an lfm checkpoint"):
             load_checkpoint(bad, "cpu")
+
+
+def test_half_precision_checkpoints_are_half_the_size_and_load_as_float32(tmp_path):
+    cfg = ModelConfig(kind="lfm", dim=32, heads=4, layers=2)
+    model = build_model(cfg).eval()
+    torch.nn.init.normal_(model.decode[-1].weight, std=0.3)
+    full, half = tmp_path / "full.safetensors", tmp_path / "half.safetensors"
+    save_checkpoint(full, model, cfg, {})
+    save_checkpoint(half, model, cfg, {}, half=True)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    stored = load_file(half)
+    assert stored["encode.W"].dtype == torch.float32  # the fixed Fourier frequencies stay exact
+    loaded = load_checkpoint(half).model
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    pts, vis = torch.rand(2, 10, 2) * 100, torch.ones(2, 10, dtype=torch.bool)
+    adj = torch.eye(10, dtype=torch.bool).expand(2, 10, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(pts, vis, vis, adj), model(pts, vis, vis, adj), atol=2e-3, rtol=1e-2)

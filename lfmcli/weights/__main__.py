@@ -23,5 +23,5 @@ hardware = args.hardware or (
 ckpt.info.update(
     hardware=hardware, recipe_minutes=args.minutes, recipe=f"{args.recipe} (examples/build_default_model.sh)"
 )
-save_checkpoint(args.target, ckpt.model, ckpt.config, ckpt.info)
+save_checkpoint(args.target, ckpt.model, ckpt.config, ckpt.info, half=True)  # packaged: small files
 print(f"packaged {args.source} as {args.target}")
