@@ -6,11 +6,11 @@ walks and kicks, dog trot and pace; validation: CMU jumping, Bandai bows, dog ru
 and pa-mpjpe% is scale-free. Training uses the scale-free loss, so that a 2.5 mm fly weighs as much as a person.
 
 Experiments: combined vs isolated training; unseen category (each category left out in turn, trained on the others
-and a synthetic zoo, with the augmentations of AUGMENT and without); rig transfer (trained on the 28-joint CMU humans
-with and without augmentations, tested on the 31-joint CMU BVH skeleton, the 22-joint Bandai humans and the raw
-Bandai BVH files); the scale of the Fourier features (humans only, train vs held-out action); ablations
-(Fourier vs MLP encoding, hybrid vs global-only vs local-only attention, Procrustes vs plain loss); space vs
-space-time (FA-MPJPE, SA-MPJPE, SA-MPVE); occlusion. docs/accuracy.md holds a run's tables.
+and a synthetic zoo); rig transfer (trained on the 28-joint CMU humans, tested on the 31-joint CMU BVH skeleton, the
+22-joint Bandai humans and the raw Bandai BVH files) — both in three ARMS: without the augmentations of AUGMENT, with
+them, and with them and depth output; the scale of the Fourier features (humans only, train vs held-out action);
+ablations (Fourier vs MLP encoding, hybrid vs global-only vs local-only attention, Procrustes vs plain loss); space
+vs space-time (FA-MPJPE, SA-MPJPE, SA-MPVE); occlusion. docs/accuracy.md holds a run's tables.
 
 Usage: python benchmarks/accuracy.py [--minutes 10] [--device auto] [--only combined,unseen,...] [--preset small]
 A GPU makes the default budget meaningful; on a CPU use small budgets and read the tables as a smoke test.
@@ -93,6 +93,20 @@ def build_zoo(out: Path, device: str) -> Path:
     return zoo
 
 
+ARMS = {  # the unseen-category and rig-transfer arms: without and with the augmentations, and with depth output
+    "plain": SCALE_FREE,
+    "aug": {**SCALE_FREE, **AUGMENT},
+    "depth": {**SCALE_FREE, **AUGMENT, "model__output": "depth"},
+}
+
+
+def arm_row(label: str, results: dict, flat: dict) -> list[str]:
+    """One row of the unseen-category and rig-transfer tables: pa-mpjpe % of each arm, the flat lift and the gain."""
+    gain = 100 * (1 - results["depth"]["pa-mpjpe%"] / flat["pa-mpjpe%"])
+    cells = [fmt(results[arm], "pa-mpjpe%") for arm in ("aug", "plain", "depth")] + [fmt(flat, "pa-mpjpe%")]
+    return [label, str(results["aug"]["frames"]), *cells, f"{gain:.0f}%"]
+
+
 def train(data, run: Path, minutes: float, device: str, preset: str, kind: str = "lfm", **sets) -> Path:
     from lfmcli.config import RunConfig
     from lfmcli.train import Trainer
@@ -173,36 +187,37 @@ def main() -> None:
             zoo = build_zoo(tmp, dev)
             for cat in CATEGORIES:
                 res = {}
-                for arm, sets in (("plain", SCALE_FREE), ("aug", {**SCALE_FREE, **AUGMENT})):
+                for arm, sets in ARMS.items():
                     run = runs / f"without_{cat}_{arm}"
                     ckpt = train([real, zoo], run, m, dev, p, data__exclude_categories=f"[{cat}]", **sets)
                     res[arm] = evaluate(ckpt, real, dev, split=None, categories=[cat])  # all of it is unseen
-                a, n, b = (r["categories"][cat] for r in (res["aug"], res["plain"], res["plain"]["baseline"]))
-                gain = 100 * (1 - a["pa-mpjpe%"] / b["pa-mpjpe%"])
-                rows.append([cat, str(a["frames"]), *(fmt(r, "pa-mpjpe%") for r in (a, n, b)), f"{gain:.0f}%"])
+                rows.append(
+                    arm_row(
+                        cat,
+                        {k: r["categories"][cat] for k, r in res.items()},
+                        res["plain"]["baseline"]["categories"][cat],
+                    )
+                )
             print_table(
-                ["left out", "frames", "% augmented", "% plain", "% flat", "augmented below flat"],
+                ["left out", "frames", "% augmented", "% plain", "% depth output", "% flat", "depth below flat"],
                 rows,
                 "Unseen category (3D-LFM 4.3.2): trained on the other real categories and a synthetic zoo, "
                 "tested on all of it (pa-mpjpe %)",
             )
         if "transfer" in chosen:
             rows = []
-            trained = {
-                arm: train([files["cmu"]], runs / f"cmu_{arm}", m, dev, p, **sets)
-                for arm, sets in (("plain", SCALE_FREE), ("aug", {**SCALE_FREE, **AUGMENT}))
-            }
+            trained = {arm: train([files["cmu"]], runs / f"cmu_{arm}", m, dev, p, **sets) for arm, sets in ARMS.items()}
             for name, label in (
                 ("bvh", "CMU BVH, 31 joints"),
                 ("bandai", "Bandai, 22 joints"),
                 ("bandai_bvh", "Bandai raw BVH, 22 joints"),
             ):
                 res = {arm: evaluate(ckpt, files[name], dev) for arm, ckpt in trained.items()}
-                a, n, b = res["aug"]["overall"], res["plain"]["overall"], res["plain"]["baseline"]["overall"]
-                gain = 100 * (1 - a["pa-mpjpe%"] / b["pa-mpjpe%"])
-                rows.append([label, str(a["frames"]), *(fmt(r, "pa-mpjpe%") for r in (a, n, b)), f"{gain:.0f}%"])
+                rows.append(
+                    arm_row(label, {k: r["overall"] for k, r in res.items()}, res["plain"]["baseline"]["overall"])
+                )
             print_table(
-                ["test rig", "frames", "% augmented", "% plain", "% flat", "augmented below flat"],
+                ["test rig", "frames", "% augmented", "% plain", "% depth output", "% flat", "depth below flat"],
                 rows,
                 "Rig transfer: trained on the 28-joint CMU humans (train split), tested on other human skeletons",
             )

@@ -45,7 +45,8 @@ class ModelConfig:
     window: int = 8  # spacetime: frames attend to frames within +-window (alpha)
     seed: int = 0  # of the frozen Fourier features
     # residual: the normalised 2D with a learned depth and correction added (an untrained model is the flat lift, so
-    # what is learned is what the 2D does not say); shape: a 3D shape decoded from the tokens alone (the paper's)
+    # what is learned is what the 2D does not say); depth: the normalised 2D kept as it is, only a depth learned;
+    # shape: a 3D shape decoded from the tokens alone (the paper's)
     output: str = "residual"
 
     def __post_init__(self):
@@ -53,7 +54,7 @@ class ModelConfig:
             ("kind", MODEL_KINDS),
             ("encoding", ("fourier", "mlp")),
             ("attention", ("hybrid", "local", "global")),
-            ("output", ("residual", "shape")),
+            ("output", ("residual", "depth", "shape")),
         ):
             if getattr(self, key) not in choices:
                 raise LfmError(f"config key 'model.{key}' is one of {', '.join(choices)}, not {getattr(self, key)!r}")

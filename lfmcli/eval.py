@@ -5,8 +5,8 @@ static samples into one-frame clips. A single-frame model lifts each frame of a 
 model lifts the clip as a whole. Frame metrics average over frames; sequence metrics are computed per clip and
 weighted by its frames. Results are frame-weighted per category and overall. Image metrics (j2d) need no 3D: asked
 for alone, they evaluate 2D-only data too, and "frames" counts frames with 2D. They need a lifter whose output is
-seen from the input camera (``image_view``: MVLift's, the flat lift's); lfm's lifters give a shape up to rotation,
-which has no view to compare, so they get a note instead.
+seen from the input camera (``image_view``: MVLift's, the flat lift's, a depth-output lifter's); the residual and
+shape lifters give a shape up to rotation, which has no view to compare, so they get a note instead.
 """
 
 from __future__ import annotations

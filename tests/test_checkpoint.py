@@ -35,7 +35,7 @@ def test_a_checkpoint_from_before_model_output_decodes_shapes(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "edit", [lambda m: m.update(dim="wide"), lambda m: m.update(heads=5), lambda m: m.update(output="depth")]
+    "edit", [lambda m: m.update(dim="wide"), lambda m: m.update(heads=5), lambda m: m.update(output="points")]
 )
 def test_edited_checkpoint_metadata_is_one_error(tmp_path, edit):
     cfg = ModelConfig(dim=32, heads=4, layers=1)

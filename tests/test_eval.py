@@ -116,6 +116,18 @@ def test_eval_options_and_errors(cli, fixture):
     assert run("--metric", "nope").exit_code == 1
     r = run("--split", "train")
     assert r.exit_code == 1 and "no sequences in split 'train'" in r.stderr
+
+
+def test_split_all_evaluates_every_split(cli, fixture, tmp_path):
+    path, ckpt, moving, cam = fixture
+    rig = Rig.from_dict({"name": "square", "joints": list("abcd"), "edges": [["a", "b"], ["b", "c"], ["c", "d"]]})
+    trained = tmp_path / "trained.h5"
+    with DatasetWriter(trained) as w:
+        seq = Sequence(name="seen", category="square", rig=rig, points3d=moving, fps=30.0, split="train")
+        seq.views = [View(cam, cam.project(moving).astype(np.float32), np.ones(moving.shape[:2], bool))]
+        w.add(seq)
+    frames = lambda *a: json.loads(cli("eval", ckpt, path, trained, "--json", *a).stdout)["overall"]["frames"]  # noqa: E731
+    assert (frames(), frames("--split", "train"), frames("--split", "all")) == (6, 5, 11)
     r = cli("eval", path, path, "--device", "cpu")
     assert r.exit_code == 1 and "not an lfm checkpoint" in r.stderr
 
@@ -145,3 +157,19 @@ def test_reprojection_error_needs_no_3d(cli, fixture, tmp_path):
         assert out["baseline"]["overall"][name] == pytest.approx(expected, rel=1e-4)
     r = cli("eval", ckpt, path, "--metric", "j2d", "--metric", "mpjpe")
     assert r.exit_code == 1 and "with 3D" in r.stderr
+
+
+def test_a_depth_model_is_seen_from_the_input_camera(cli, fixture, tmp_path):
+    """A depth model keeps the 2D of every seen joint, so its reprojection error is the flat lift's, whatever it
+    learned of depth."""
+    path = fixture[0]
+    cfg = ModelConfig(dim=32, heads=4, layers=1, output="depth")
+    model = build_model(cfg)
+    torch.nn.init.normal_(model.decode[-1].weight)  # a trained-looking model: depths and in-plane outputs not 0
+    ckpt = tmp_path / "depth.safetensors"
+    save_checkpoint(ckpt, model, cfg, {"window": 5})
+    r = cli("eval", ckpt, path, "--metric", "j2d", "--metric", "pa-mpjpe", "--baseline", "flat", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["overall"]["j2d"] == pytest.approx(out["baseline"]["overall"]["j2d"], rel=1e-5)
+    assert out["overall"]["pa-mpjpe"] != pytest.approx(out["baseline"]["overall"]["pa-mpjpe"], rel=1e-3)

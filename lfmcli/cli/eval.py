@@ -21,7 +21,9 @@ def eval_(
         "--metric",
         help=f"{_NAMES}; repeat for several (docs/metrics.md).",
     ),
-    split: str = typer.Option("test", "--split", help="Which split to evaluate."),
+    split: str = typer.Option(
+        "test", "--split", help="Which split to evaluate: train, val, test, or all (a category the model never saw)."
+    ),
     occlude: float = typer.Option(0.0, "--occlude", help="Hide this ratio of the visible 2D points (seeded)."),
     categories: list[str] = typer.Option(
         None, "--categories", help="Only these categories (comma-separated, or the flag repeated)."
@@ -53,7 +55,7 @@ def eval_(
             checkpoint,
             data,
             metric,
-            split=split,
+            split=None if split == "all" else split,
             occlusion=occlude,
             categories=split_list(categories) if categories else None,
             exclude=split_list(exclude),

@@ -62,16 +62,25 @@ class _Base(nn.Module):
             HybridLayer(cfg.dim, cfg.heads, cfg.mlp_ratio, cfg.attention) for _ in range(cfg.layers)
         )
         self.decode = nn.Sequential(nn.Linear(cfg.dim, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, 3))
-        if cfg.output == "residual":  # an untrained model is the flat lift
+        if cfg.output != "shape":  # an untrained model is the flat lift
             nn.init.zeros_(self.decode[-1].weight)
             nn.init.zeros_(self.decode[-1].bias)
 
-    def shape(self, x: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
-        """The 3D of each joint from its final token and its normalised 2D."""
+    @property
+    def image_view(self) -> str | None:
+        """How the output is seen from the input camera: a depth model keeps the image's axes (so j2d applies)."""
+        return "orthographic" if self.cfg.output == "depth" else None
+
+    def shape(self, x: torch.Tensor, xy: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        """The 3D of each joint from its final token and its normalised 2D (0 where hidden)."""
         out = self.decode(x)
+        if self.cfg.output == "shape":
+            return out
+        lifted = out + torch.cat([xy, torch.zeros_like(xy[..., :1])], -1)
         if self.cfg.output == "residual":
-            out = out + torch.cat([xy, torch.zeros_like(xy[..., :1])], -1)
-        return out
+            return lifted
+        # depth: a seen joint keeps its 2D; a hidden one gets all three coordinates from its token
+        return torch.where(visible[..., None], torch.cat([xy, out[..., 2:]], -1), lifted)
 
     def tokens(self, features: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
         x = self.lift_in(self.encode(features))
@@ -104,7 +113,7 @@ class LFM(_Base):
         graph, glob = _masks(visible, exists, adjacency)
         for layer in self.space:
             x = layer(x, graph, glob)
-        return self.shape(x, xy)
+        return self.shape(x, xy, visible)
 
 
 class SpaceTimeLFM(_Base):
@@ -147,7 +156,7 @@ class SpaceTimeLFM(_Base):
         x = x.reshape(B * T, J, -1)
         for layer in self.space:
             x = layer(x, graph, glob)
-        return self.shape(x, xy.reshape(B * T, J, 2)).reshape(B, T, J, 3)
+        return self.shape(x, xy.reshape(B * T, J, 2), visible.reshape(B * T, J)).reshape(B, T, J, 3)
 
 
 MODELS = {"lfm": LFM, "spacetime": SpaceTimeLFM}  # kind -> class; MODEL_PRESETS has the same keys

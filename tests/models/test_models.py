@@ -28,7 +28,7 @@ def inputs(B=3, J=17, T=None, seed=0):
 
 @pytest.mark.parametrize("kind", ["lfm", "spacetime"])
 @pytest.mark.parametrize("attention", ["hybrid", "local", "global"])
-@pytest.mark.parametrize("output", ["residual", "shape"])
+@pytest.mark.parametrize("output", ["residual", "depth", "shape"])
 def test_permuting_joints_permutes_the_output(kind, attention, output):
     torch.manual_seed(0)
     cfg = ModelConfig(kind=kind, dim=32, heads=4, layers=2, motion_layers=1, attention=attention, output=output)
@@ -74,9 +74,10 @@ def test_translation_and_scale_of_2d_do_not_matter():
     )
 
 
+@pytest.mark.parametrize("output", ["residual", "depth"])
 @pytest.mark.parametrize("kind", ["lfm", "spacetime"])
-def test_an_untrained_residual_model_is_the_flat_lift(kind):
-    model = build_model(ModelConfig(kind=kind, dim=32, heads=4, layers=2, motion_layers=1)).eval()
+def test_an_untrained_residual_or_depth_model_is_the_flat_lift(kind, output):
+    model = build_model(ModelConfig(kind=kind, dim=32, heads=4, layers=2, motion_layers=1, output=output)).eval()
     pts, vis, exists, adj = inputs(T=None if kind == "lfm" else 4)
     flat = flat_lift(pts if kind == "spacetime" else pts[:, None], vis if kind == "spacetime" else vis[:, None])
     torch.testing.assert_close(model(pts, vis, exists, adj), flat.reshape(*pts.shape[:-1], 3))
@@ -88,7 +89,7 @@ def test_an_untrained_residual_model_is_the_flat_lift(kind):
     "settings, message",
     [
         ({"heads": 3}, "model.heads.*must divide"),
-        ({"output": "depth"}, "model.output.*residual, shape"),
+        ({"output": "points"}, "model.output.*residual, depth, shape"),
         ({"attention": "both"}, "model.attention"),
         ({"dim": 0}, "model.dim.*at least 1"),
         ({"motion_layers": -1}, "model.motion_layers"),
@@ -97,6 +98,19 @@ def test_an_untrained_residual_model_is_the_flat_lift(kind):
 def test_model_settings_are_checked_when_read(settings, message):
     with pytest.raises(LfmError, match=message):
         ModelConfig.from_dict(settings)
+
+
+@pytest.mark.parametrize("kind", ["lfm", "spacetime"])
+def test_a_depth_model_keeps_the_2d_of_seen_joints_and_places_hidden_ones(kind):
+    torch.manual_seed(0)
+    model = built(ModelConfig(kind=kind, dim=32, heads=4, layers=2, motion_layers=1, output="depth"))
+    pts, vis, exists, adj = inputs(T=None if kind == "lfm" else 4)
+    out = model(pts, vis, exists, adj)
+    flat = flat_lift(pts if kind == "spacetime" else pts[:, None], vis if kind == "spacetime" else vis[:, None])
+    flat = flat.reshape(*pts.shape[:-1], 3)
+    torch.testing.assert_close(out[vis][:, :2], flat[vis][:, :2])  # seen: the 2D as it is, with a depth
+    assert out[vis][:, 2].abs().min() > 0
+    assert (out[~vis][:, :2] - flat[~vis][:, :2]).abs().amin(-1).min() > 0  # hidden: placed by the model
 
 
 def test_no_visible_points_gives_finite_output():
