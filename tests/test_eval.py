@@ -13,13 +13,13 @@ from lfmcli.rigs import Rig
 from lfmcli.sequence import Sequence, View
 
 SQUARE = np.array([[-1.0, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]])
+SQUARE_RIG = Rig.from_dict({"name": "square", "joints": list("abcd"), "edges": [["a", "b"], ["b", "c"], ["c", "d"]]})
 
 
 @pytest.fixture
 def fixture(tmp_path):
     """A square facing the camera, growing from side 2 to 10 while sliding 1 unit per frame along x (5 frames),
     plus a static chair."""
-    rig = Rig.from_dict({"name": "square", "joints": list("abcd"), "edges": [["a", "b"], ["b", "c"], ["c", "d"]]})
     cam = Camera(intrinsics(100, (640, 480)), np.eye(3), np.array([0, 0, 10.0]), (640, 480))
     moving = np.stack([SQUARE * (k + 1) + [k, 0, 0] for k in range(5)]).astype(np.float32)
     path = tmp_path / "square.h5"
@@ -28,7 +28,7 @@ def fixture(tmp_path):
             ("slide", moving, 30.0, "square"),
             ("chair/0", moving[:1] * [1, 2, 1], 0.0, "chair"),
         ):
-            seq = Sequence(name=name, category=category, rig=rig, points3d=points, fps=fps, split="test")
+            seq = Sequence(name=name, category=category, rig=SQUARE_RIG, points3d=points, fps=fps, split="test")
             seq.views = [View(cam, cam.project(points).astype(np.float32), np.ones(points.shape[:2], bool))]
             w.add(seq)
     torch.manual_seed(0)
@@ -116,30 +116,28 @@ def test_eval_options_and_errors(cli, fixture):
     assert run("--metric", "nope").exit_code == 1
     r = run("--split", "train")
     assert r.exit_code == 1 and "no sequences in split 'train'" in r.stderr
+    r = cli("eval", path, path, "--device", "cpu")
+    assert r.exit_code == 1 and "not an lfm checkpoint" in r.stderr
 
 
 def test_split_all_evaluates_every_split(cli, fixture, tmp_path):
     path, ckpt, moving, cam = fixture
-    rig = Rig.from_dict({"name": "square", "joints": list("abcd"), "edges": [["a", "b"], ["b", "c"], ["c", "d"]]})
     trained = tmp_path / "trained.h5"
     with DatasetWriter(trained) as w:
-        seq = Sequence(name="seen", category="square", rig=rig, points3d=moving, fps=30.0, split="train")
+        seq = Sequence(name="seen", category="square", rig=SQUARE_RIG, points3d=moving, fps=30.0, split="train")
         seq.views = [View(cam, cam.project(moving).astype(np.float32), np.ones(moving.shape[:2], bool))]
         w.add(seq)
     frames = lambda *a: json.loads(cli("eval", ckpt, path, trained, "--json", *a).stdout)["overall"]["frames"]  # noqa: E731
     assert (frames(), frames("--split", "train"), frames("--split", "all")) == (6, 5, 11)
-    r = cli("eval", path, path, "--device", "cpu")
-    assert r.exit_code == 1 and "not an lfm checkpoint" in r.stderr
 
 
 def test_reprojection_error_needs_no_3d(cli, fixture, tmp_path):
     """j2d alone evaluates 2D-only data; the flat lift, normalised per frame, misses the square's slide and growth."""
     _, ckpt, moving, cam = fixture
-    rig = Rig.from_dict({"name": "square", "joints": list("abcd"), "edges": [["a", "b"], ["b", "c"], ["c", "d"]]})
     uv = cam.project(moving).astype(np.float32)
     path = tmp_path / "flat.h5"
     with DatasetWriter(path) as w:
-        seq = Sequence("slide", "square", rig, np.full(moving.shape, np.nan, np.float32), fps=30.0, split="test")
+        seq = Sequence("slide", "square", SQUARE_RIG, np.full(moving.shape, np.nan, np.float32), fps=30.0, split="test")
         seq.views = [View(cam, uv, np.ones(uv.shape[:2], bool), kind="real")]
         w.add(seq)
     r = cli("eval", ckpt, path, "--metric", "j2d", "--metric", "j2d-centred", "--baseline", "flat", "--json")

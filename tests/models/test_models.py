@@ -26,6 +26,13 @@ def inputs(B=3, J=17, T=None, seed=0):
     return pts, visible, exists, adj
 
 
+def flat_of(points2d, visible):
+    """The flat lift of model inputs, frames (B, J, 2) or clips (B, T, J, 2), in the models' output shape."""
+    clips = points2d.dim() == 4
+    flat = flat_lift(points2d if clips else points2d[:, None], visible if clips else visible[:, None])
+    return flat.reshape(*points2d.shape[:-1], 3)
+
+
 @pytest.mark.parametrize("kind", ["lfm", "spacetime"])
 @pytest.mark.parametrize("attention", ["hybrid", "local", "global"])
 @pytest.mark.parametrize("output", ["residual", "depth", "shape"])
@@ -79,10 +86,10 @@ def test_translation_and_scale_of_2d_do_not_matter():
 def test_an_untrained_residual_or_depth_model_is_the_flat_lift(kind, output):
     model = build_model(ModelConfig(kind=kind, dim=32, heads=4, layers=2, motion_layers=1, output=output)).eval()
     pts, vis, exists, adj = inputs(T=None if kind == "lfm" else 4)
-    flat = flat_lift(pts if kind == "spacetime" else pts[:, None], vis if kind == "spacetime" else vis[:, None])
-    torch.testing.assert_close(model(pts, vis, exists, adj), flat.reshape(*pts.shape[:-1], 3))
+    flat = flat_of(pts, vis)
+    torch.testing.assert_close(model(pts, vis, exists, adj), flat)
     shape = build_model(ModelConfig(kind=kind, dim=32, heads=4, layers=2, motion_layers=1, output="shape"))
-    assert not torch.allclose(shape.eval()(pts, vis, exists, adj), flat.reshape(*pts.shape[:-1], 3), atol=1e-2)
+    assert not torch.allclose(shape.eval()(pts, vis, exists, adj), flat, atol=1e-2)
 
 
 @pytest.mark.parametrize(
@@ -106,8 +113,7 @@ def test_a_depth_model_keeps_the_2d_of_seen_joints_and_places_hidden_ones(kind):
     model = built(ModelConfig(kind=kind, dim=32, heads=4, layers=2, motion_layers=1, output="depth"))
     pts, vis, exists, adj = inputs(T=None if kind == "lfm" else 4)
     out = model(pts, vis, exists, adj)
-    flat = flat_lift(pts if kind == "spacetime" else pts[:, None], vis if kind == "spacetime" else vis[:, None])
-    flat = flat.reshape(*pts.shape[:-1], 3)
+    flat = flat_of(pts, vis)
     torch.testing.assert_close(out[vis][:, :2], flat[vis][:, :2])  # seen: the 2D as it is, with a depth
     assert out[vis][:, 2].abs().min() > 0
     assert (out[~vis][:, :2] - flat[~vis][:, :2]).abs().amin(-1).min() > 0  # hidden: placed by the model
