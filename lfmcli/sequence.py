@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,3 +49,27 @@ class Sequence:
     @property
     def has_3d(self) -> bool:
         return bool(np.isfinite(self.points3d).any())
+
+    def world_anchors(self) -> np.ndarray:
+        """Joints that stay at one world point while the rest of the object moves: a BVH root left at the origin
+        while the body walks metres away, say. Such a point is a place in the world, not on the object; no 2D can
+        tell its depth, so a dataset stores it as absent (`hide_joints`)."""
+        p = self.points3d.astype(np.float64)
+        if p.shape[0] < 2:
+            return np.zeros(0, dtype=int)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN joints
+            travel = np.linalg.norm(np.nanmax(p, 0) - np.nanmin(p, 0), axis=-1)  # (J,)
+            size = np.sqrt(np.nanmean(np.sum((p - np.nanmean(p, 1, keepdims=True)) ** 2, -1)))
+        tracked = np.isfinite(p).all(-1).sum(0) >= 2
+        moving = tracked & (travel > 0.05 * size)
+        fixed = tracked & (travel <= 1e-5 * size)
+        return np.flatnonzero(fixed) if moving.any() else np.zeros(0, dtype=int)
+
+    def hide_joints(self, joints: np.ndarray) -> None:
+        """Mark ``joints`` absent in every frame: no 3D, not visible in any view."""
+        self.points3d = self.points3d.copy()
+        self.points3d[:, joints] = np.nan
+        for v in self.views:
+            v.visible = v.visible.copy()
+            v.visible[:, joints] = False

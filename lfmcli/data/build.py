@@ -145,7 +145,8 @@ def write_dataset(
 ) -> dict:
     """Load each planned sequence, give it its split and (if it has no real views) ``views`` random cameras
     (``camera``: options of ``random_views``), and write them all to ``out`` atomically. With ``skip_bad`` a sequence
-    whose source is bad is left out and listed under "skipped" in the returned summary (``DatasetFile.info``)."""
+    whose source is bad is left out and listed under "skipped" in the returned summary (``DatasetFile.info``).
+    Joints fixed in the world while the object moves (``Sequence.world_anchors``) are stored as absent, with a note."""
     if not planned:
         raise LfmError("no sequences to write")
     if views < 1:
@@ -157,6 +158,7 @@ def write_dataset(
     ):
         splits[i] = split
     skipped: list[tuple[str, str]] = []
+    anchored: dict[tuple[str, str], list[str]] = defaultdict(list)  # (rig, joint) -> sequences where it was hidden
     with DatasetWriter(out, attrs=attrs) as writer:
         for p, split in zip(planned, splits, strict=True):
             try:
@@ -168,6 +170,10 @@ def write_dataset(
                 seq = None
             if seq is not None:
                 seq.split = split
+                anchors = seq.world_anchors()
+                seq.hide_joints(anchors)
+                for j in anchors:
+                    anchored[(seq.rig.name, seq.rig.joints[j])].append(seq.name)
                 if not seq.views:
                     seq.views = random_views(seq, views, seed, **(camera or {}))
                 writer.add(seq)
@@ -175,5 +181,11 @@ def write_dataset(
                 advance(seq)
         if len(skipped) == len(planned):
             raise LfmError(f"every sequence was bad; the first: {skipped[0][1]}")
+    notes = [
+        f"joint {joint!r} of rig {rig!r} stays at one world point while the rest moves, in {len(names)} "
+        f"sequence(s) (first: {names[0]}): a place in the world, not on the object; stored as absent there"
+        for (rig, joint), names in anchored.items()
+    ]
     with DatasetFile(out) as f:
-        return {**f.info(), "skipped": skipped, "category_sequences": dict(Counter(f.sequences["category"]))}
+        summary = {**f.info(), "skipped": skipped, "category_sequences": dict(Counter(f.sequences["category"]))}
+        return {**summary, "notes": notes}

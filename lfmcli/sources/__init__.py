@@ -55,5 +55,5 @@ def build_dataset(
     )
     summary["skipped"] = plan.skipped + summary["skipped"]
     summary["refinement"] = plan.refinement
-    summary["notes"] = plan.notes
+    summary["notes"] = plan.notes + summary["notes"]
     return summary

@@ -99,3 +99,22 @@ def test_unknown_joint_names_build_a_rig_from_the_tree(tmp_path, rng, write_inte
     )
     info = write_dataset(tmp_path / "o.h5", npz.plan([path]))
     assert info["rigs"] == {"robot_4": 4}
+
+
+def test_a_joint_fixed_in_the_world_while_the_body_moves_is_stored_absent(tmp_path, rng, write_interchange):
+    body = rng.normal(size=(1, 4, 3)) * 0.3 + np.zeros((20, 1, 1))
+    walking = body + np.linspace(0, 4, 20)[:, None, None] * np.array([1.0, 0, 0])  # walks 4 m away
+    walking[:, 0] = 0  # its root stays at the origin, as in BVH files whose hips carry the motion
+    static = body.copy()
+    static[:, 0] = 0  # nothing moves: a fixed root is no evidence of anything
+    names, parents = ["root", "hips", "knee", "foot"], [-1, 0, 1, 2]
+    write_interchange(tmp_path / "walk.npz", walking, names, parents, category="robot")
+    write_interchange(tmp_path / "still.npz", static, names, parents, category="robot")
+    info = write_dataset(tmp_path / "o.h5", npz.plan([tmp_path]), views=2, seed=0)
+    assert len(info["notes"]) == 1 and "'root'" in info["notes"][0] and "1 sequence(s)" in info["notes"][0]
+    with DatasetFile(tmp_path / "o.h5") as f:
+        by_name = {f.sequences["name"][i]: f.sequence(i) for i in range(f.num_sequences)}
+    walk, still = by_name["walk"], by_name["still"]
+    assert np.isnan(walk.points3d[:, 0]).all() and np.isfinite(walk.points3d[:, 1:]).all()
+    assert not any(v.visible[:, 0].any() for v in walk.views) and all(v.visible[:, 1:].all() for v in walk.views)
+    assert np.isfinite(still.points3d).all() and all(v.visible.all() for v in still.views)
