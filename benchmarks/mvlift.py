@@ -65,8 +65,9 @@ PRESETS = {  # sized for a session: the 2-core CPU, or one GPU
 
 
 def lfm(*words, quiet: bool = True) -> str:
-    """Run one lfm command; its stdout, or exit with its error."""
-    done = subprocess.run(["lfm", *map(str, words)], capture_output=True, text=True)
+    """Run one lfm command (this Python's, so no activated environment is needed); its stdout, or exit with its
+    error."""
+    done = subprocess.run([sys.executable, "-m", "lfmcli", *map(str, words)], capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"lfm {' '.join(map(str, words))} failed:\n{done.stderr[-2000:]}")
     if not quiet:
