@@ -171,7 +171,8 @@ def write_dataset(
             if seq is not None:
                 seq.split = split
                 anchors = seq.world_anchors()
-                seq.hide_joints(anchors)
+                if len(anchors):  # hiding copies the arrays: only where there is something to hide
+                    seq.hide_joints(anchors)
                 for j in anchors:
                     anchored[(seq.rig.name, seq.rig.joints[j])].append(seq.name)
                 if not seq.views:
@@ -187,5 +188,5 @@ def write_dataset(
         for (rig, joint), names in anchored.items()
     ]
     with DatasetFile(out) as f:
-        summary = {**f.info(), "skipped": skipped, "category_sequences": dict(Counter(f.sequences["category"]))}
-        return {**summary, "notes": notes}
+        categories = dict(Counter(f.sequences["category"]))
+        return {**f.info(), "skipped": skipped, "category_sequences": categories, "notes": notes}
