@@ -271,7 +271,7 @@ def main() -> None:
                 data__window=32,
                 training__batch_size=16,
                 training__init=combined,
-                training__freeze_init="true",
+                training__trainable="temporal",
                 training__warmup_steps=50,
             )
             st = evaluate(st_run, real, dev, window=32)

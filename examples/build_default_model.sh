@@ -20,6 +20,6 @@ for kind in lfm spacetime; do
   lfm train --data "$OUT/real.h5" --data "$OUT/bvh.h5" --data "$OUT/zoo.h5" --config "configs/default_$kind$SUFFIX.yaml" \
     --model "$kind" -o "$OUT/$kind" --device "$DEVICE"
   python3 -m lfmcli.weights "$OUT/$kind/best.safetensors" "lfmcli/weights/default_$kind.safetensors" \
-    --minutes "$(( ($(date +%s) - start) / 60 ))" --recipe "make default-model RECIPE=$RECIPE"
+    --minutes "$(( ($(date +%s) - start) / 60 ))" --recipe "make default-model RECIPE=$RECIPE (examples/build_default_model.sh)"
 done
 lfm models list

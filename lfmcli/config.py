@@ -158,7 +158,7 @@ class TrainingConfig:
     schedule: str = "plateau"  # plateau (halve the lr when validation stalls) or cosine (warm-up, then decay)
     warmup_steps: int = 200  # cosine: linear warm-up steps
     init: str | None = None  # start from this checkpoint's weights (those whose names and shapes match)
-    freeze_init: bool = False  # keep those weights fixed: train only what the checkpoint did not provide
+    trainable: str = "all"  # all, or temporal: only a space-time model's temporal layers learn, the rest stay as given
     weight_decay: float = 1e-4
     epochs: int = 100
     steps_per_epoch: int = 0  # 0: one pass over the training frames
@@ -193,6 +193,8 @@ class TrainingConfig:
         )
         if self.schedule not in ("plateau", "cosine"):
             raise LfmError(f"config key 'training.schedule' is plateau or cosine, not {self.schedule!r}")
+        if self.trainable not in ("all", "temporal"):
+            raise LfmError(f"config key 'training.trainable' is all or temporal, not {self.trainable!r}")
 
 
 @dataclass

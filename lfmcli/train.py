@@ -114,10 +114,11 @@ class Trainer:
         torch.manual_seed(t.seed)
         self.model = build_model(self.model_cfg).to(self.device)
         self.init_report = self._init_weights(t.init) if t.init and not resume else None
-        if t.init and t.freeze_init:  # train only what the checkpoint did not provide
-            fresh = set((self.init_report or self._run_summary()["init"])["fresh"])
+        if t.trainable == "temporal":  # the encoder, space layers and decoder stay as they are (as --init gave them)
+            if not any(name.startswith("motion.") for name, _ in self.model.named_parameters()):
+                raise LfmError("training.trainable=temporal: this model has no temporal layers (model.motion_layers)")
             for name, param in self.model.named_parameters():
-                param.requires_grad_(name in fresh)
+                param.requires_grad_(name.startswith("motion."))
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.opt = torch.optim.AdamW(trainable, lr=t.lr, weight_decay=t.weight_decay)
         self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -363,9 +364,6 @@ class Trainer:
         with atomic_path(self.run / "run.json") as tmp:
             tmp.write_text(json.dumps(summary, indent=2))
         (self.run / "metrics.jsonl").unlink(missing_ok=True)
-
-    def _run_summary(self) -> dict:
-        return json.loads((self.run / "run.json").read_text())
 
     def _log(self, row: dict) -> None:
         with open(self.run / "metrics.jsonl", "a") as f:

@@ -162,8 +162,8 @@ def test_spacetime_model_starts_from_a_single_frame_checkpoint(cli, zoo, tmp_pat
     assert any(k.startswith("motion.") for k in st.init_report["fresh"]) and "encode.W" in st.init_report["fresh"]
     torch.testing.assert_close(ours["encode.W"][:2], theirs["encode.W"])
     assert json.loads((tmp_path / "st" / "run.json").read_text())["init"]["copied"] == st.init_report["copied"]
-    # freeze_init trains only the fresh weights, and a resumed run freezes the same ones
-    sets += ["training.freeze_init=true"]
+    # trainable=temporal trains only the temporal layers, and a resumed run freezes the same ones
+    sets += ["training.trainable=temporal"]
     frozen = Trainer(RunConfig.resolve("spacetime", "tiny", None, sets, [zoo]), tmp_path / "frozen")
     frozen.fit()
     after = frozen.model.state_dict()
@@ -179,6 +179,19 @@ def test_spacetime_model_starts_from_a_single_frame_checkpoint(cli, zoo, tmp_pat
         frozen.init_report["fresh"]
     )
     assert len(resumed.fit()) == 1
+    # started from a space-time checkpoint, the temporal layers go on learning from where they were
+    start = tmp_path / "frozen" / "best.safetensors"
+    sets[sets.index(f"training.init={ckpt}")] = f"training.init={start}"
+    again = Trainer(RunConfig.resolve("spacetime", "tiny", None, sets, [zoo]), tmp_path / "again")
+    assert again.init_report["fresh"] == []
+    motion = load_checkpoint(start).model.state_dict()["motion.0.out.weight"]
+    torch.testing.assert_close(again.model.state_dict()["motion.0.out.weight"], motion)
+    again.fit()
+    final = again.model.state_dict()
+    torch.testing.assert_close(final["space.0.mlp.0.weight"], theirs["space.0.mlp.0.weight"])
+    assert not torch.equal(final["motion.0.out.weight"], motion)
+    with pytest.raises(LfmError, match="no temporal layers"):
+        Trainer(RunConfig.resolve("lfm", "tiny", None, FAST + ["training.trainable=temporal"], [zoo]), tmp_path / "x")
     # a checkpoint of another size hardly fits: one clear error
     other = RunConfig.resolve("lfm", "small", None, FAST + [f"training.init={ckpt}"], [zoo])
     with pytest.raises(LfmError, match="weights fit this model"):

@@ -11,7 +11,7 @@ ap = argparse.ArgumentParser(description=__doc__)
 ap.add_argument("source")
 ap.add_argument("target")
 ap.add_argument("--minutes", type=float, required=True, help="wall time of the whole recipe so far")
-ap.add_argument("--recipe", default="make default-model", help="the command that trained it")
+ap.add_argument("--recipe", default="make default-model", help="how it was trained: the commands, or where they are")
 ap.add_argument("--hardware", help="where it was trained, when packaged elsewhere (default: this machine)")
 args = ap.parse_args()
 ckpt = load_checkpoint(args.source)
@@ -20,8 +20,6 @@ hardware = args.hardware or (
     if torch.cuda.is_available()
     else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 )
-ckpt.info.update(
-    hardware=hardware, recipe_minutes=args.minutes, recipe=f"{args.recipe} (examples/build_default_model.sh)"
-)
+ckpt.info.update(hardware=hardware, recipe_minutes=args.minutes, recipe=args.recipe)
 save_checkpoint(args.target, ckpt.model, ckpt.config, ckpt.info, half=True)  # packaged: small files
 print(f"packaged {args.source} as {args.target}")
