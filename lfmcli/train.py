@@ -115,10 +115,11 @@ class Trainer:
         self.model = build_model(self.model_cfg).to(self.device)
         self.init_report = self._init_weights(t.init) if t.init and not resume else None
         if t.trainable == "temporal":  # the encoder, space layers and decoder stay as they are (as --init gave them)
-            if not any(name.startswith("motion.") for name, _ in self.model.named_parameters()):
+            temporal = getattr(self.model, "motion", None)
+            if not temporal:
                 raise LfmError("training.trainable=temporal: this model has no temporal layers (model.motion_layers)")
-            for name, param in self.model.named_parameters():
-                param.requires_grad_(name.startswith("motion."))
+            self.model.requires_grad_(False)
+            temporal.requires_grad_(True)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.opt = torch.optim.AdamW(trainable, lr=t.lr, weight_decay=t.weight_decay)
         self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
