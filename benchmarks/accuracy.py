@@ -10,9 +10,12 @@ and a synthetic zoo); rig transfer (trained on the 28-joint CMU humans, tested o
 22-joint Bandai humans and the raw Bandai BVH files) — both in three ARMS: without the augmentations of AUGMENT, with
 them, and with them and depth output; the scale of the Fourier features (humans only, train vs held-out action);
 ablations (Fourier vs MLP encoding, hybrid vs global-only vs local-only attention, Procrustes vs plain loss); space
-vs space-time (FA-MPJPE, SA-MPJPE, SA-MPVE); occlusion. docs/accuracy.md holds a run's tables.
+vs space-time (FA-MPJPE, SA-MPJPE, SA-MPVE); occlusion. Only when asked for (--only augments): each augmentation
+left out in turn, with depth output, for rig transfer and the categories of --left-out (8 models for each).
+docs/accuracy.md holds a run's tables.
 
 Usage: python benchmarks/accuracy.py [--minutes 10] [--device auto] [--only combined,unseen,...] [--preset small]
+                                    [--left-out dog,hand]   (the categories of the per-augmentation experiment)
 A GPU makes the default budget meaningful; on a CPU use small budgets and read the tables as a smoke test.
 """
 
@@ -100,6 +103,13 @@ ARMS = {  # the unseen-category and rig-transfer arms: without and with the augm
 }
 
 
+def augment_variants() -> list[tuple[str, dict]]:
+    """All of AUGMENT, each of its settings left out in turn, and none of it; all with depth output."""
+    depth = {**SCALE_FREE, "model__output": "depth"}
+    dropped = [(f"without {k.rsplit('__', 1)[1]}", {a: v for a, v in AUGMENT.items() if a != k}) for k in AUGMENT]
+    return [(label, {**depth, **sets}) for label, sets in [("all", AUGMENT), *dropped, ("none", {})]]
+
+
 def arm_row(label: str, results: dict, flat: dict) -> list[str]:
     """One row of the unseen-category and rig-transfer tables: pa-mpjpe % of each arm, the flat lift and the gain."""
     gain = 100 * (1 - results["depth"]["pa-mpjpe%"] / flat["pa-mpjpe%"])
@@ -138,6 +148,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--preset", default="small")
     ap.add_argument("--only", default="combined,unseen,transfer,fourier,ablations,spacetime,occlusion")
+    ap.add_argument("--left-out", default="dog,hand", help="categories left out in the per-augmentation experiment")
     args = ap.parse_args()
     from lfmcli.devices import resolve_device
 
@@ -153,7 +164,11 @@ def main() -> None:
         m, dev, p = args.minutes, device, args.preset
         # one model on all categories: the combined row, the default of the ablations, the single-frame model of the
         # space-time comparison (and where that model starts), and the occlusion test
-        combined = train([real], runs / "combined", m, dev, p) if chosen - {"unseen", "transfer", "fourier"} else None
+        combined = (
+            train([real], runs / "combined", m, dev, p)
+            if chosen - {"unseen", "transfer", "augments", "fourier"}
+            else None
+        )
         if "combined" in chosen:
             rows = []
             res = evaluate(combined, real, dev)
@@ -220,6 +235,34 @@ def main() -> None:
                 ["test rig", "frames", "% augmented", "% plain", "% depth output", "% flat", "depth below flat"],
                 rows,
                 "Rig transfer: trained on the 28-joint CMU humans (train split), tested on other human skeletons",
+            )
+        if "augments" in chosen:
+            # which augmentation carries the gain: trained as the depth arm above, less one setting at a time
+            rigs = {"bvh": "CMU BVH 31", "bandai": "Bandai 22", "bandai_bvh": "Bandai BVH 22"}
+            left_out = [c for c in args.left_out.split(",") if c]
+            zoo = build_zoo(tmp, dev) if left_out else None
+            rows, flat = [], {}
+            for label, sets in augment_variants():
+                key = re.sub(r"\W+", "_", label)
+                cmu = train([files["cmu"]], runs / f"augments_cmu_{key}", m, dev, p, **sets)
+                cells = []
+                for name in rigs:
+                    res = evaluate(cmu, files[name], dev)
+                    cells.append(fmt(res["overall"], "pa-mpjpe%"))
+                    flat[name] = fmt(res["baseline"]["overall"], "pa-mpjpe%")
+                for cat in left_out:
+                    run = runs / f"augments_without_{cat}_{key}"
+                    ckpt = train([real, zoo], run, m, dev, p, data__exclude_categories=f"[{cat}]", **sets)
+                    res = evaluate(ckpt, real, dev, split=None, categories=[cat])
+                    cells.append(fmt(res["categories"][cat], "pa-mpjpe%"))
+                    flat[cat] = fmt(res["baseline"]["categories"][cat], "pa-mpjpe%")
+                rows.append([label, *cells])
+            rows.append(["flat lift", *flat.values()])
+            print_table(
+                ["augmentations", *(f"% {r}" for r in rigs.values()), *(f"% unseen {c}" for c in left_out)],
+                rows,
+                "Each augmentation left out in turn (depth output): rig transfer from the CMU humans, and left-out "
+                "categories (pa-mpjpe %)",
             )
         if "fourier" in chosen:
             rows = []
