@@ -169,6 +169,7 @@ def main() -> None:
             if chosen - {"unseen", "transfer", "augments", "fourier"}
             else None
         )
+        zoo = None  # built by the first experiment that needs it
         if "combined" in chosen:
             rows = []
             res = evaluate(combined, real, dev)
@@ -199,7 +200,7 @@ def main() -> None:
             )
         if "unseen" in chosen:
             rows = []
-            zoo = build_zoo(tmp, dev)
+            zoo = zoo or build_zoo(tmp, dev)
             for cat in CATEGORIES:
                 res = {}
                 for arm, sets in ARMS.items():
@@ -240,7 +241,8 @@ def main() -> None:
             # which augmentation carries the gain: trained as the depth arm above, less one setting at a time
             rigs = {"bvh": "CMU BVH 31", "bandai": "Bandai 22", "bandai_bvh": "Bandai BVH 22"}
             left_out = [c for c in args.left_out.split(",") if c]
-            zoo = build_zoo(tmp, dev) if left_out else None
+            if left_out:
+                zoo = zoo or build_zoo(tmp, dev)
             rows, flat = [], {}
             for label, sets in augment_variants():
                 key = re.sub(r"\W+", "_", label)
