@@ -22,10 +22,10 @@ from _table import print_table  # benchmarks/ is the script folder
 
 from lfmcli.checkpoint import load_checkpoint
 from lfmcli.data.format import open_dataset
-from lfmcli.geometry.kinematics import topological_order
+from lfmcli.geometry.kinematics import bone_offsets, topological_order
 from lfmcli.geometry.procrustes import similarity_align
 from lfmcli.metrics import pa_mpjpe_pct
-from lfmcli.models.lfm import normalize_2d
+from lfmcli.models import flat_lift
 
 ROWS = (
     "flat lift",
@@ -79,15 +79,6 @@ def from_bones(xy: np.ndarray, dz: np.ndarray, parents) -> np.ndarray:
     return np.concatenate([xy, z[..., None]], -1)
 
 
-def bone_steps(points: np.ndarray, parents) -> np.ndarray:
-    """(T, J, ...) -> each joint minus its parent (0 at roots)."""
-    out = np.zeros_like(points)
-    for j, p in enumerate(parents):
-        if p >= 0:
-            out[:, j] = points[:, j] - points[:, p]
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkpoint")
@@ -95,7 +86,6 @@ def main() -> None:
     ap.add_argument("--category", required=True)
     ap.add_argument("--split", default="all", help="train, val, test, or all")
     args = ap.parse_args()
-    torch.set_grad_enabled(False)
     model = load_checkpoint(args.checkpoint, "cpu").model
     errors: dict[str, list[np.ndarray]] = {row: [] for row in ROWS}
     clips = 0
@@ -115,25 +105,26 @@ def main() -> None:
                 T, J, _ = truth.shape
                 pixels = torch.as_tensor(view.points2d, dtype=torch.float32)
                 seen = torch.ones(T, J, dtype=torch.bool)
-                xy = normalize_2d(pixels, seen)
-                adjacency = torch.as_tensor(seq.rig.adjacency())[None].expand(T, J, J)
-                pred = in_camera(model.lift_clips(pixels[None], seen[None], seen[:1], adjacency[:1])[0], xy)
+                flat = flat_lift(pixels, seen)
+                xy = flat[..., :2]
+                adjacency = torch.as_tensor(seq.rig.adjacency())[None]
+                with torch.no_grad():
+                    pred = in_camera(model.lift_clips(pixels[None], seen[None], seen[:1], adjacency)[0], xy)
                 xy_np, pred_np = xy.double().numpy(), pred.double().numpy()
-                with torch.enable_grad():
-                    held = hold_lengths(xy_np, pred_np[..., 2], parents)
+                held = hold_lengths(xy_np, pred_np[..., 2], parents)
                 # the bounds: 2D of a weak-perspective camera at each frame's true mean depth, in the data's units
                 K = view.camera.K
                 metric = (view.points2d - K[:2, 2]) / K[0, 0] * truth[..., 2].mean(1)[:, None, None]
-                flat_len = np.linalg.norm(bone_steps(metric, parents), axis=-1)
-                true_len = np.linalg.norm(bone_steps(truth[:1], parents), axis=-1)
-                true_sign = np.sign(bone_steps(truth[..., 2], parents))
-                model_sign = np.sign(bone_steps(pred_np[..., 2], parents))
+                flat_len = np.linalg.norm(bone_offsets(metric, parents), axis=-1)
+                true_len = np.linalg.norm(bone_offsets(truth[:1], parents), axis=-1)
+                true_sign = np.sign(bone_offsets(truth, parents)[..., 2])
+                model_sign = np.sign(bone_offsets(pred_np, parents)[..., 2])
 
                 def depth_of(length, sign, flat_len=flat_len):
                     return sign * np.sqrt(np.clip(length**2 - flat_len**2, 0, None))
 
                 shapes = {
-                    "flat lift": np.concatenate([xy_np, np.zeros((T, J, 1))], -1),
+                    "flat lift": flat.numpy(),
                     "model": pred_np,
                     "model, bone lengths held constant": np.concatenate([xy_np, held[..., None]], -1),
                     "bound: true lengths, true signs": from_bones(metric, depth_of(true_len, true_sign), parents),
