@@ -22,7 +22,12 @@ for kind, motion, seed in (("biped", "walk", 3), ("quadruped", "trot", 5)):
         "keypoints": [
             [None if np.isnan(p).any() else [round(float(p[0]), 1), round(float(p[1]), 1)] for p in f] for f in uv
         ],
-        "rig": {"joints": list(rig.joints), "edges": [[rig.joints[a], rig.joints[b]] for a, b in rig.edges]},
+        "rig": {
+            "name": rig.name,  # the zoo rig the packaged model trained on
+            "category": kind,
+            "joints": list(rig.joints),
+            "edges": [[rig.joints[a], rig.joints[b]] for a, b in rig.edges],
+        },
         "fps": 30,
         "image_size": list(camera.image_size),
     }

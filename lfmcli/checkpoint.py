@@ -16,6 +16,7 @@ from .config import DEFAULT_WINDOW, ModelConfig, check_kind
 from .errors import LfmError
 from .files import atomic_path
 from .models import build_model
+from .rigs import Rig
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"  # the packaged default models
 
@@ -37,6 +38,31 @@ class Checkpoint:
     def window(self) -> int:
         """Frames per clip the model was trained on (the space-time model lifts in clips of this length)."""
         return int(self.info.get("window", DEFAULT_WINDOW))
+
+    def familiarity_note(self, rig: Rig | None) -> str | None:
+        """What to expect where the model never trained on ``rig`` or on its kind of object (None where it did, or
+        where the checkpoint does not say what it trained on): measured, such depth is barely better than flat."""
+        rigs, categories = self.info.get("rigs"), self.info.get("categories")
+        if not isinstance(rigs, dict) or not isinstance(categories, list):
+            return None
+        if rig is not None and rigs.get(rig.name) == rig.num_joints:
+            return None
+        flat = "the flat (z = 0) lift's (docs/accuracy.md)"
+        if rig is not None and rig.category in categories:
+            return (
+                f"the model trained on {rig.category} keypoints but never on the skeleton {rig.name!r}: on a new "
+                f"skeleton of a known kind its depth is only a little better than {flat}"
+            )
+        if rig is not None and rig.category:
+            said = f"the model never trained on {rig.category!r} objects"
+        else:
+            said = (
+                f"the skeleton {rig.name!r} is not one the model trained on" if rig is not None else "no rig is given"
+            ) + ", and the input does not say what kind of object this is (a rig's `category`)"
+        return (
+            f"{said}; it knows {', '.join(categories)}: on a kind of object it never saw, its depth is about as "
+            f"accurate as {flat}"
+        )
 
     @functools.cached_property
     def sha256(self) -> str:

@@ -52,7 +52,7 @@ def lift_keypoints(
     # frames of an individual that the file has at all (of several, one may be absent from a frame: not a failure)
     present = np.isfinite(kp.points).all(-1).any(-1) | (I == 1)
     note = "no rig is known for these joints: the model attended without graph edges" if kp.rig is None else None
-    notes = [n for n in (note or kp.rig.graph_note(),) if n]
+    notes = [n for n in (note or kp.rig.graph_note(), checkpoint.familiarity_note(kp.rig)) if n]
     lifted = Lifted(position=out, visible=visible, empty_frames=int((empty & present).sum()), notes=kp.notes + notes)
     if whole is not None:
         lifted.frame = checkpoint.model.frame_note

@@ -170,3 +170,34 @@ def test_render_never_writes_over_its_input(cli, tmp_path):
     (tmp_path / "r.h5").write_bytes(b"keep")
     r = cli("render", tmp_path / "r.h5", "-o", tmp_path / "r.h5")
     assert r.exit_code == 1 and "overwrite the input" in r.stderr and (tmp_path / "r.h5").read_bytes() == b"keep"
+
+
+def test_lift_says_when_the_model_never_saw_the_skeleton_or_the_kind(ckpt, tmp_path):
+    """The checkpoint's record of what it trained on decides the note: silent on a trained rig, a note on a new
+    skeleton of a trained kind, and another on a kind it never saw or cannot know."""
+    from pathlib import Path
+
+    from lfmcli.checkpoint import Checkpoint, load_checkpoint
+    from lfmcli.lift import lift_keypoints
+    from lfmcli.rigs import Rig
+
+    known = Checkpoint(None, None, {"rigs": {"h36m_17": 17}, "categories": ["human", "dog"]}, Path("m"))
+    assert known.familiarity_note(get_rig("h36m_17")) is None
+    assert "never on the skeleton 'coco_17'" in known.familiarity_note(get_rig("coco_17"))
+    cheetah = Rig.from_dict({"name": "cheetah_20", "category": "cheetah", "joints": ["a", "b"]})
+    assert "never trained on 'cheetah' objects" in known.familiarity_note(cheetah)
+    unnamed = Rig.from_dict({"name": "input", "joints": ["a", "b"]})
+    for rig in (unnamed, None):
+        assert "does not say what kind of object" in known.familiarity_note(rig)
+    assert "flat (z = 0)" in known.familiarity_note(None)
+    # a same-named rig with other joints is not the trained one; a checkpoint that keeps no record says nothing
+    assert known.familiarity_note(Rig.from_dict({"name": "h36m_17", "category": "human", "joints": ["a"]}))
+    assert Checkpoint(None, None, {}, Path("m")).familiarity_note(cheetah) is None
+
+    pts = [[[100.0 + 10 * j, 200.0 + 5 * j] for j in range(2)]] * 3
+    (tmp_path / "c.json").write_text(
+        json.dumps({"keypoints": pts, "rig": {"category": "cheetah", "joints": ["a", "b"]}})
+    )
+    model = load_checkpoint(ckpt[0])
+    model.info.update(rigs={"h36m_17": 17}, categories=["human"])
+    assert any("'cheetah' objects" in n for n in lift_keypoints(read_keypoints(tmp_path / "c.json"), model).notes)
