@@ -6,7 +6,9 @@ lift; the model; the model's depth refined so that each bone keeps one length ov
 fit from the 2D alone, with a per-frame scale for the distance, starting from the model's depth and held near it);
 and three upper bounds that read the true 3D: the true bone lengths with the true depth signs, the longest 2D
 length of each bone as its length with the true signs, and the true lengths with the model's signs. The bounds
-use the 2D as a weak-perspective camera at the frame's true mean depth would give it, in the data's units.
+use the 2D as a weak-perspective camera at the frame's true mean depth would give it, in the data's units. Then how
+often the model turns a bone to the true side (out of the image or into it), and how its bones' depth steps
+correlate with the true ones.
 
 Usage: python benchmarks/bone_lengths.py CHECKPOINT DATASET --category dog [--split all]
 (a model that left the category out: `lfm train ... --set 'data.exclude_categories=[dog]'`, docs/accuracy.md)
@@ -88,6 +90,7 @@ def main() -> None:
     args = ap.parse_args()
     model = load_checkpoint(args.checkpoint, "cpu").model
     errors: dict[str, list[np.ndarray]] = {row: [] for row in ROWS}
+    steps: list[tuple[np.ndarray, np.ndarray]] = []  # each bone's depth step, true and the model's
     clips = 0
     with open_dataset(args.dataset) as ds:
         for i in range(ds.num_sequences):
@@ -118,7 +121,10 @@ def main() -> None:
                 flat_len = np.linalg.norm(bone_offsets(metric, parents), axis=-1)
                 true_len = np.linalg.norm(bone_offsets(truth[:1], parents), axis=-1)
                 true_sign = np.sign(bone_offsets(truth, parents)[..., 2])
-                model_sign = np.sign(bone_offsets(pred_np, parents)[..., 2])
+                true_step, model_step = bone_offsets(truth, parents)[..., 2], bone_offsets(pred_np, parents)[..., 2]
+                model_sign = np.sign(model_step)
+                bone = np.asarray(parents) >= 0
+                steps.append((true_step[:, bone].ravel(), model_step[:, bone].ravel()))
 
                 def depth_of(length, sign, flat_len=flat_len):
                     return sign * np.sqrt(np.clip(length**2 - flat_len**2, 0, None))
@@ -144,6 +150,13 @@ def main() -> None:
         ["depth from", "pa-mpjpe %"],
         [[row, f"{np.concatenate(errors[row]).mean():.2f}"] for row in ROWS],
         f"{args.category}: {clips} views of sequences, {frames} frames ({args.split} split)",
+    )
+    true_step, model_step = (np.concatenate(k) for k in zip(*steps, strict=True))
+    agree = (np.sign(true_step) == np.sign(model_step)) * np.abs(true_step)
+    print(
+        f"the model turns a bone to the true side for {100 * agree.sum() / np.abs(true_step).sum():.0f}% of the depth "
+        f"(each bone weighted by its true depth step; 50% is chance); correlation of its depth steps with the true "
+        f"ones {np.corrcoef(true_step, model_step)[0, 1]:.2f}"
     )
 
 
