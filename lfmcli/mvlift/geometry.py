@@ -85,17 +85,36 @@ def line_features(lines: torch.Tensor) -> torch.Tensor:
     return torch.cat([foot, torch.stack([a * a - b * b, 2 * a * b], -1)], -1)
 
 
-def triangulate(points: torch.Tensor, weights: torch.Tensor, R: torch.Tensor, t: torch.Tensor, focal: float = RADIUS):
+def triangulate(
+    points: torch.Tensor,
+    weights: torch.Tensor,
+    R: torch.Tensor,
+    t: torch.Tensor,
+    focal: float = RADIUS,
+    exact_first: bool = False,
+):
     """World points (..., N, 3) from their normalised 2D in V views, points (..., V, N, 2) with weights
-    (..., V, N) (0 = not seen), by weighted linear least squares (DLT). Needs two views with weight per point."""
+    (..., V, N) (0 = not seen), by weighted linear least squares (DLT). Needs two views with weight per point.
+    ``exact_first``: a point seen in view 0 (the observed input, where the others are generated) stays on its ray
+    of view 0 exactly, and only its depth along that ray is solved for from the other views."""
     P = torch.cat([R, t[..., None]], -1)  # (V, 3, 4), K applied to the points instead
     x = points / focal
     rows = torch.stack([x[..., 0:1] * P[:, None, 2] - P[:, None, 0], x[..., 1:2] * P[:, None, 2] - P[:, None, 1]], -2)
     rows = rows * weights[..., None, None]  # (..., V, N, 2, 4)
     A = rows.movedim(-4, -3).reshape(*rows.shape[:-4], rows.shape[-3], -1, 4)  # (..., N, 2V, 4)
     # solve A [X; 1] = 0 as least squares in X
-    X = torch.linalg.lstsq(A[..., :3], -A[..., 3:]).solution
-    return X[..., 0]
+    X = torch.linalg.lstsq(A[..., :3], -A[..., 3:]).solution[..., 0]
+    if not exact_first:
+        return X
+    # X = C + d * ray: the other views' rows, A (C + d ray) + a = 0, are least squares in the one number d
+    centre = -(R[0].transpose(-1, -2) @ t[0][..., None])[..., 0]
+    ray = torch.cat([x[..., 0, :, :], torch.ones_like(x[..., 0, :, :1])], -1) @ R[0]  # (..., N, 3)
+    others = A[..., 2:, :]
+    slope = (others[..., :3] @ ray[..., None])[..., 0]
+    offset = others[..., :3] @ centre + others[..., 3]
+    depth = -(slope * offset).sum(-1) / (slope**2).sum(-1).clamp(min=torch.finfo(X.dtype).tiny)
+    on_ray = centre + depth[..., None] * ray
+    return torch.where(weights[..., 0, :, None] > 0, on_ray, X)
 
 
 def normalise_clip(points: torch.Tensor, visible: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

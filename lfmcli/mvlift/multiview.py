@@ -132,7 +132,8 @@ CAMERA_FRAME = (
 
 
 class MVLifter(nn.Module):
-    """The stage-4 model as a lifter: generate the other ring views of each clip, triangulate them all."""
+    """The stage-4 model as a lifter: generate the other ring views of each clip; the input's points keep their 2D
+    and take their depth from the generated views."""
 
     temporal = True
     frame_note = CAMERA_FRAME
@@ -168,7 +169,12 @@ class MVLifter(nn.Module):
         weight = torch.cat([seen[:, None], exists[:, None, None].expand(B, V - 1, T, J)], 1).to(x0.dtype)
         R, t = ring_cameras(angles, radius, torch.float64)
         points = triangulate(
-            views.double().transpose(1, 2), weight.double().transpose(1, 2), R.to(x0.device), t.to(x0.device), radius
+            views.double().transpose(1, 2),
+            weight.double().transpose(1, 2),
+            R.to(x0.device),
+            t.to(x0.device),
+            radius,
+            exact_first=True,  # the input view is observed, the others generated
         )
         return (points + torch.tensor([0.0, 0.0, radius], device=x0.device, dtype=torch.float64)).to(x0.dtype)
 

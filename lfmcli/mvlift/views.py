@@ -112,11 +112,12 @@ def optimise_views(
 
 def fit_motion(views: torch.Tensor, weight: torch.Tensor, angles, radius: float) -> torch.Tensor:
     """Stage 3's first step: the 3D (B, T, J, 3) that best explains the 2D of all views (B, V, T, J, 2) in the
-    ring's world frame (y down), by weighted triangulation."""
+    ring's world frame (y down), by weighted triangulation; the points seen in the input (view 0) keep their 2D
+    there exactly, the optimised views give their depth."""
     R, t = ring_cameras(angles, radius, torch.float64)
     pts = views.double().permute(0, 2, 1, 3, 4)  # (B, T, V, J, 2)
     w = weight.double().permute(0, 2, 1, 3)
-    return triangulate(pts, w, R, t, radius).to(views.dtype)
+    return triangulate(pts, w, R, t, radius, exact_first=True).to(views.dtype)
 
 
 def constant_bones(motion: np.ndarray, parents, steps: int = 100) -> np.ndarray:

@@ -126,3 +126,23 @@ def test_normalised_clips_do_not_depend_on_position_or_size(rng, scale):
     assert (b[~vis] == 0).all()
     side = torch.stack([(pts[0, f][vis[0, f]].amax(0) - pts[0, f][vis[0, f]].amin(0)).max() for f in range(8)])
     assert torch.allclose(size / scale, side.mean(), rtol=1e-4)
+
+
+def test_triangulating_with_the_input_exact_keeps_its_2d_and_takes_depth_from_the_others(rng):
+    m = motion(rng)
+    views = views_of(m).permute(1, 0, 2, 3)  # (T, V, J, 2)
+    R, t = ring_cameras(ANGLES, 4.0, torch.float64)
+    ones = torch.ones(views.shape[:-1], dtype=torch.float64)
+    assert torch.allclose(triangulate(views, ones, R, t, 4.0, exact_first=True), m, atol=1e-8)
+    noisy = views.clone()
+    noisy[:, 1:] += torch.as_tensor(rng.normal(scale=0.05, size=noisy[:, 1:].shape))
+    free = triangulate(noisy, ones, R, t, 4.0)
+    kept = triangulate(noisy, ones, R, t, 4.0, exact_first=True)
+    assert torch.allclose(project(kept, R[0], t[0], 4.0), views[:, 0], atol=1e-9)
+    assert not torch.allclose(project(free, R[0], t[0], 4.0), views[:, 0], atol=1e-4)
+    assert (kept - m).norm(dim=-1).mean() < 0.1  # the depth still comes from the noisy views
+    # a point the input does not see is triangulated from the others as before
+    hidden = ones.clone()
+    hidden[:, 0, 3] = 0
+    both = triangulate(noisy, hidden, R, t, 4.0, exact_first=True)
+    assert torch.allclose(both[:, 3], triangulate(noisy, hidden, R, t, 4.0)[:, 3])
