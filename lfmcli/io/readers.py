@@ -395,15 +395,18 @@ def read_dlc(path: Path) -> Keypoints2D:
     """DeepLabCut predictions: the .csv (header rows scorer, [individuals], bodyparts, coords) or the .h5 (pandas;
     needs the optional pandas and tables packages)."""
     if path.suffix == ".h5":
+        missing = LfmError(
+            "reading DeepLabCut .h5 needs pandas and tables (pip install 'lfmcli[dlc]'); or give the .csv", path
+        )
         try:
             import pandas as pd
         except ImportError:
-            raise LfmError(
-                "reading DeepLabCut .h5 needs pandas and tables (pip install 'lfmcli[dlc]'); or give the .csv", path
-            ) from None
+            raise missing from None
         try:
             df = pd.read_hdf(path)
-        except (ImportError, ValueError, KeyError, OSError) as e:
+        except ImportError:  # pandas without tables
+            raise missing from None
+        except (ValueError, KeyError, OSError) as e:
             raise LfmError(f"cannot read as a DeepLabCut table ({e})", path) from None
         header = [list(map(str, level)) for level in zip(*df.columns, strict=True)]
         values = df.to_numpy(np.float64)

@@ -122,6 +122,23 @@ def test_sleap_files(real_files, monkeypatch):
     assert kp.joints == ["head", "thorax"] and kp.individuals == ["female", "male"] and kp.shape[0] == 1500
 
 
+def test_deeplabcut_h5_without_its_optional_packages_says_which_to_install(real_files, monkeypatch):
+    pd = pytest.importorskip("pandas")
+    h5 = real_files / "dlc" / "m4s1__CollectedData_Pranav.h5"
+
+    def no_tables(*args, **kwargs):
+        raise ImportError("Missing optional dependency 'pytables'.")
+
+    for missing in ({"pandas": None}, {}):  # no pandas; pandas without tables
+        with monkeypatch.context() as m:
+            for name, module in missing.items():
+                m.setitem(sys.modules, name, module)
+            if not missing:
+                m.setattr(pd, "read_hdf", no_tables)
+            with pytest.raises(LfmError, match=r"m4s1__CollectedData_Pranav.h5.*lfmcli\[dlc\].*\.csv"):
+                read_keypoints(h5)
+
+
 def test_rig_given_for_a_file_that_names_its_joints_is_matched_by_name(real_files, tmp_path):
     from lfmcli.lift import lift_file
 
