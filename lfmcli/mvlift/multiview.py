@@ -33,6 +33,7 @@ class ViewSets:
 
     def __init__(self, paths, split: str | None, views: int, window: int, radius: float):
         self.items = []  # (points (V, T, J, 2), rig)
+        self.categories: set[str] = set()
         for path in paths:
             require_valid(path)
             with DatasetFile(path) as f:
@@ -54,6 +55,7 @@ class ViewSets:
                             f"its ring has radius {K[0, 0] / PIXELS_PER_UNIT:g}, the config {radius:g}", path
                         )
                     self.items.append(((uv - K[:2, 2]) / PIXELS_PER_UNIT, rig))  # back to normalised coordinates
+                    self.categories.add(str(s["category"][i]))
         if not self.items:
             raise LfmError(f"no {split or ''} sequences in {', '.join(map(str, paths))}")
         self.window = window
@@ -119,7 +121,14 @@ def train_multiview(
             cfg,
             resume,
             on_step,
-            info={"views": V, "window": cfg.data.window, "data": [str(p) for p in data]},
+            info={
+                "views": V,
+                "window": cfg.data.window,
+                "data": [str(p) for p in data],
+                # what it trained on, as a lifter's checkpoint records it (`Checkpoint.familiarity_note`)
+                "categories": sorted(train.categories),
+                "rigs": {rig.name: rig.num_joints for _, rig in train.items},
+            },
         )
     finally:
         folder.close()

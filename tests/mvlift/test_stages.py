@@ -84,6 +84,7 @@ def test_the_whole_pipeline_from_the_cli(motion_h5, tmp_path, cli):
     assert r.exit_code == 0, r.output
     ckpt = load_checkpoint(run / "multiview.safetensors")
     assert ckpt.kind == "mvlift" and ckpt.window == 8
+    assert ckpt.info["categories"] == ["human"] and ckpt.info["rigs"] == {"h36m_17": 17}  # what `lift` notes from
     # it lifts as any checkpoint does, keeping the path
     metrics = ("--metric", "t-root", "--metric", "j2d", "--metric", "j2d-centred")
     r = cli("eval", run / "multiview.safetensors", motion_h5, "--split", "val", *metrics, "--json")
@@ -110,6 +111,7 @@ def test_an_mvlift_checkpoint_lifts_a_file_with_its_path(motion_h5, tmp_path, cl
     out = tmp_path / "walk.h5"
     r = cli("lift", tmp_path / "walk.json", "-o", out, "--checkpoint", run / "multiview.safetensors")
     assert r.exit_code == 0, r.output
+    assert "never" not in r.stderr  # the rig it trained on
     with h5py.File(out) as f:
         assert f["position"].shape == (T, 1, J, 3)
         assert np.isfinite(f["position"][()]).all()
