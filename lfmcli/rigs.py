@@ -387,12 +387,13 @@ def _rig_from_coco(doc: object, path: Path, name: str | None, category: str | No
         ):
             raise RigError(f"skeleton entry {pair!r} is not a pair of 1-based keypoint numbers", path)
         edges.append([joints[pair[0] - 1], joints[pair[1] - 1]])
+    kind = str(cat.get("supercategory") or cat.get("name") or "")
     return Rig.from_dict(
         {
             "name": name or str(cat.get("name", "coco")),
             "joints": joints,
             "edges": edges,
-            "category": str(cat.get("supercategory") or cat.get("name") or ""),
+            "category": "human" if kind == "person" else kind,  # COCO's person is lfm's human
             "description": f"imported from COCO category {cat.get('name')!r} in {path.name}",
         },
         origin=str(path),

@@ -188,6 +188,7 @@ def test_import_deeplabcut_and_coco(tmp_path):
     coco.write_text(json.dumps({"categories": cats}))
     rig = import_rig(coco)
     assert np.array_equal(rig.adjacency(), get_rig("coco_17").adjacency())
+    assert rig.category == "human"  # COCO's person is lfm's human
     dlc.write_text(yaml.safe_dump({"bodyparts": ["a", "b"], "skeleton": []}))
     assert import_rig(dlc).joints == ("a", "b") and import_rig(dlc).graph_note().endswith("without graph edges")
 
