@@ -120,9 +120,8 @@ def main() -> None:
                 metric = (view.points2d - K[:2, 2]) / K[0, 0] * truth[..., 2].mean(1)[:, None, None]
                 flat_len = np.linalg.norm(bone_offsets(metric, parents), axis=-1)
                 true_len = np.linalg.norm(bone_offsets(truth[:1], parents), axis=-1)
-                true_sign = np.sign(bone_offsets(truth, parents)[..., 2])
                 true_step, model_step = bone_offsets(truth, parents)[..., 2], bone_offsets(pred_np, parents)[..., 2]
-                model_sign = np.sign(model_step)
+                true_sign, model_sign = np.sign(true_step), np.sign(model_step)
                 bone = np.asarray(parents) >= 0
                 steps.append((true_step[:, bone].ravel(), model_step[:, bone].ravel()))
 

@@ -29,6 +29,8 @@ import yaml
 
 from .errors import LfmError
 
+CATEGORY_NAMES = {"person": "human"}  # other names for a category, as lfm's data and models call it (COCO: person)
+
 
 class RigError(LfmError):
     """A rig definition that cannot be used."""
@@ -183,6 +185,7 @@ class Rig:
             seen.add(frozenset((a, b)))
         symmetry = pairs("symmetry")
         parents = _parents(d, joints, index, edges, fail)
+        category = str(d.get("category") or "")
         rig = cls(
             name=name,
             joints=tuple(joints),
@@ -191,7 +194,7 @@ class Rig:
             symmetry=tuple(symmetry),
             aliases=dict(aliases),
             layouts={str(k): tuple(map(str, v)) for k, v in layouts.items()},
-            category=str(d.get("category") or ""),
+            category=CATEGORY_NAMES.get(category, category),
             description=str(d.get("description") or ""),
             source=str(d.get("source") or ""),
         )
@@ -387,13 +390,12 @@ def _rig_from_coco(doc: object, path: Path, name: str | None, category: str | No
         ):
             raise RigError(f"skeleton entry {pair!r} is not a pair of 1-based keypoint numbers", path)
         edges.append([joints[pair[0] - 1], joints[pair[1] - 1]])
-    kind = str(cat.get("supercategory") or cat.get("name") or "")
     return Rig.from_dict(
         {
             "name": name or str(cat.get("name", "coco")),
             "joints": joints,
             "edges": edges,
-            "category": "human" if kind == "person" else kind,  # COCO's person is lfm's human
+            "category": str(cat.get("supercategory") or cat.get("name") or ""),
             "description": f"imported from COCO category {cat.get('name')!r} in {path.name}",
         },
         origin=str(path),
