@@ -18,6 +18,7 @@ Shipped rigs live in the repository's ``rigs/`` folder and are installed as pack
 from __future__ import annotations
 
 import functools
+import re
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,8 +29,17 @@ import numpy as np
 import yaml
 
 from .errors import LfmError
+from .files import read_text
 
-CATEGORY_NAMES = {"person": "human"}  # other names for a category, as lfm's data and models call it (COCO: person)
+# other names for a category, as lfm's data and models call it (COCO's person; PASCAL3D+'s class names)
+CATEGORY_NAMES = {"person": "human", "aeroplane": "airplane", "tvmonitor": "monitor", "diningtable": "table"}
+
+
+def canonical_category(name: str) -> str:
+    """A category as lfm's data and models name it: lower case, words joined by '_', synonyms resolved
+    ("Golden Retriever" -> golden_retriever, person -> human)."""
+    words = "_".join(re.split(r"[\s\-]+", str(name).strip().lower()))
+    return CATEGORY_NAMES.get(words, words)
 
 
 class RigError(LfmError):
@@ -194,7 +204,7 @@ class Rig:
             symmetry=tuple(symmetry),
             aliases=dict(aliases),
             layouts={str(k): tuple(map(str, v)) for k, v in layouts.items()},
-            category=CATEGORY_NAMES.get(category, category),
+            category=canonical_category(category),
             description=str(d.get("description") or ""),
             source=str(d.get("source") or ""),
         )
@@ -270,12 +280,7 @@ def _parents(d: dict, joints, index, edges, fail) -> list[int] | None:
 def load_rig(path: str | Path) -> Rig:
     """Read and validate a rig YAML file."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise RigError("no such file", path) from None
-    except OSError as e:
-        raise RigError(f"cannot read ({e.strerror})", path) from None
+    text = read_text(path)
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -329,14 +334,24 @@ def match_rig(joint_names: Sequence[str]) -> Rig | None:
     return None
 
 
+def match_rig_reordered(joint_names: Sequence[str]) -> tuple[Rig, str, list[int]] | None:
+    """The shipped rig that has exactly these joint names in another order (as its joints or one of its layouts):
+    (rig, the naming matched, the index into ``joint_names`` of each of the rig's joints), if any."""
+    names = [str(n) for n in joint_names]
+    for rig in shipped_rigs().values():
+        namings = {"joints": list(rig.joints), **rig.layouts}
+        for naming, order in namings.items():
+            if len(order) == len(names) and set(order) == set(names):
+                position = {n: i for i, n in enumerate(names)}
+                return rig, naming, [position[n] for n in order]
+    return None
+
+
 def import_rig(path: str | Path, name: str | None = None, category: str | None = None) -> Rig:
     """A rig from a DeepLabCut project ``config.yaml`` (bodyparts + skeleton) or a COCO keypoint category
     (a category object, a list of them, or a whole COCO annotation file; ``category`` picks one by name)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise RigError("no such file", path) from None
+    text = read_text(path)
     try:
         doc = yaml.safe_load(text)  # YAML is a superset of JSON: one parser for both formats
     except yaml.YAMLError:
@@ -347,12 +362,20 @@ def import_rig(path: str | Path, name: str | None = None, category: str | None =
 
 
 def _rig_from_deeplabcut(doc: dict, path: Path, name: str | None) -> Rig:
-    parts = doc.get("bodyparts")
-    if parts == "MULTI!" or not parts:  # multi-animal projects list their parts separately
-        parts = list(doc.get("multianimalbodyparts") or []) + list(doc.get("uniquebodyparts") or [])
+    keys = ["bodyparts"]
+    if doc.get("bodyparts") == "MULTI!" or not doc.get("bodyparts"):  # multi-animal projects list them separately
+        keys = ["multianimalbodyparts", "uniquebodyparts"]
+    parts = []
+    for key in keys:
+        if not isinstance(doc.get(key) or [], list):
+            raise RigError(f"'{key}' must be a list of body part names, not {doc[key]!r}", path)
+        parts += doc.get(key) or []
     if not parts:
         raise RigError("DeepLabCut config lists no bodyparts", path)
     skeleton = doc.get("skeleton") or []  # empty in many projects: a rig of names, without a graph
+    for entry in skeleton if isinstance(skeleton, list) else [skeleton]:
+        if not (isinstance(entry, list) and len(entry) == 2):
+            raise RigError(f"skeleton entry {entry!r} is not a pair of body parts", path)
     rig_name = name or str(doc.get("Task") or path.parent.name or "deeplabcut").replace("/", "_")
     return Rig.from_dict(
         {

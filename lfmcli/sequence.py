@@ -51,9 +51,11 @@ class Sequence:
         return bool(np.isfinite(self.points3d).any())
 
     def world_anchors(self) -> np.ndarray:
-        """Joints that stay at one world point while the rest of the object moves: a BVH root left at the origin
-        while the body walks metres away, say. Such a point is a place in the world, not on the object; no 2D can
-        tell its depth, so a dataset stores it as absent (`hide_joints`)."""
+        """Joints left at one world point while the object moves away from them: a BVH root left at the origin while
+        the body walks metres away, say. Such a point is a place in the world, not on the object; no 2D can tell its
+        depth, so a dataset stores it as absent (`hide_joints`). Stillness alone is no sign (a robot arm's base, a
+        tethered fly, an animal walking in place): a still joint is off the object only where every bone to a neighbour
+        changes length."""
         p = self.points3d.astype(np.float64)
         if p.shape[0] < 2:
             return np.zeros(0, dtype=int)
@@ -61,10 +63,18 @@ class Sequence:
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN joints
             travel = np.linalg.norm(np.nanmax(p, 0) - np.nanmin(p, 0), axis=-1)  # (J,)
             size = np.sqrt(np.nanmean(np.sum((p - np.nanmean(p, 1, keepdims=True)) ** 2, -1)))
-        tracked = np.isfinite(p).all(-1).sum(0) >= 2
-        moving = tracked & (travel > 0.05 * size)
-        fixed = tracked & (travel <= 1e-5 * size)
-        return np.flatnonzero(fixed) if moving.any() else np.zeros(0, dtype=int)
+            tracked = np.isfinite(p).all(-1).sum(0) >= 2
+            moving = tracked & (travel > 0.05 * size)
+            if not moving.any():
+                return np.zeros(0, dtype=int)
+            anchors = []
+            for j in np.flatnonzero(tracked & (travel <= 1e-5 * size)):
+                bones = [b for e in self.rig.edges if j in e for b in e if b != j]
+                lengths = np.linalg.norm(p[:, bones] - p[:, j : j + 1], axis=-1)  # (T, bones)
+                stretch = np.nanmax(lengths, 0) - np.nanmin(lengths, 0)
+                if bones and (stretch > 0.05 * size).all():  # one bone that holds its length ties it to the object
+                    anchors.append(j)
+        return np.asarray(anchors, dtype=int)
 
     def hide_joints(self, joints: np.ndarray) -> None:
         """Mark ``joints`` absent in every frame: no 3D, not visible in any view."""

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -246,3 +247,24 @@ def test_a_layout_is_the_same_rig_under_other_names():
     assert match_rig(list(shipped.layouts["cmu_asf"])) is shipped and match_rig(list(shipped.joints)) is shipped
     with pytest.raises(RigError, match="'layouts'"):
         Rig.from_dict({"name": "r", "joints": ["a", "b"], "layouts": {"x": ["p"]}})
+
+
+OBJECTS = Path(__file__).resolve().parents[1].parent / "shared" / "data_objects"
+
+
+@pytest.mark.skipif(not OBJECTS.is_dir(), reason="../shared/data_objects (PASCAL3D+ CAD keypoints) is not here")
+def test_the_pascal3d_layout_order_is_the_one_whose_sticks_join_near_points():
+    """PASCAL3D+'s chair keypoint names, ordered as the rig's layout (alphabetically), put every stick of the C3DPO
+    rig (seat, legs, back: a real graph, where other classes have a loop) between near points of the real CAD
+    models; the file's own order does not."""
+    z = np.load(OBJECTS / "chair_pascal3d" / "chair.npz")
+    names = [str(n) for n in z["joint_names"]]
+    the_rig = get_rig("pascal3d_chair")
+
+    def sticks(order):  # each stick's mean length over the models, over the median distance between keypoints
+        p = z["points3d"][:, [names.index(n) for n in order]]
+        d = np.nanmean(np.linalg.norm(p[:, :, None] - p[:, None], axis=-1), 0)
+        return np.array([d[a, b] for a, b in the_rig.edges]) / np.nanmedian(d[np.triu_indices(len(order), 1)])
+
+    assert sticks(the_rig.layouts["pascal3d"]).max() < 0.75 < sticks(names).max()
+    assert the_rig.layouts["pascal3d"] == tuple(sorted(names))

@@ -146,7 +146,7 @@ def write_dataset(
     """Load each planned sequence, give it its split and (if it has no real views) ``views`` random cameras
     (``camera``: options of ``random_views``), and write them all to ``out`` atomically. With ``skip_bad`` a sequence
     whose source is bad is left out and listed under "skipped" in the returned summary (``DatasetFile.info``).
-    Joints fixed in the world while the object moves (``Sequence.world_anchors``) are stored as absent, with a note."""
+    Joints left at one world point while the object moves away (``Sequence.world_anchors``) are stored as absent, with a note."""
     if not planned:
         raise LfmError("no sequences to write")
     if views < 1:
@@ -183,7 +183,7 @@ def write_dataset(
         if len(skipped) == len(planned):
             raise LfmError(f"every sequence was bad; the first: {skipped[0][1]}")
     notes = [
-        f"joint {joint!r} of rig {rig!r} stays at one world point while the rest moves, in {len(names)} "
+        f"joint {joint!r} of rig {rig!r} stays at one world point while its bones to the rest stretch, in {len(names)} "
         f"sequence(s) (first: {names[0]}): a place in the world, not on the object; stored as absent there"
         for (rig, joint), names in anchored.items()
     ]

@@ -7,6 +7,8 @@ independent samples: each frame becomes a sequence of its own, so splits never s
 
 from __future__ import annotations
 
+import hashlib
+import os
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from ..data.build import Plan, Planned, source
 from ..errors import LfmError
 from ..files import find_files
 from ..geometry.cameras import Camera
-from ..rigs import Rig, RigError, get_rig, match_rig
+from ..rigs import Rig, RigError, canonical_category, get_rig, match_rig, match_rig_reordered
 from ..sequence import Sequence, View
 
 REQUIRED = ("points3d", "joint_names", "parents", "fps", "category", "up_axis")
@@ -70,22 +72,40 @@ def _open(path: Path) -> dict[str, np.ndarray]:
     return z
 
 
-def _rig_for(z, path: Path, rig: Rig | None) -> Rig:
+def _category(z) -> str:
+    return canonical_category(_text(z, "category")) or "object"
+
+
+def _rig_for(z, path: Path, rig: Rig | None) -> tuple[Rig, list[int] | None, str | None]:
+    """The file's rig, the order that puts its joints in the rig's order (None: as they are), and a note on what
+    was assumed (None: nothing)."""
     names = [str(n) for n in z["joint_names"]]
     if rig is not None:
         if rig.num_joints != len(names):
             raise LfmError(f"{len(names)} joints, but rig {rig.name!r} has {rig.num_joints}", path)
-        return rig
+        return rig, None, None
     shipped = match_rig(names)
     if shipped is not None:
-        return shipped
+        return shipped, None, None
+    reordered = match_rig_reordered(names)
+    if reordered is not None:
+        shipped, naming, order = reordered
+        note = f"joint names of rig {shipped.name!r} ({naming}) in another order: reordered to the rig's"
+        return shipped, order, note
+    category = _category(z)
     parents = np.asarray(z["parents"]).astype(int)
+    # the joint names and tree tell one skeleton from another of the same kind and joint count
+    digest = hashlib.sha1(repr((names, parents.tolist())).encode()).hexdigest()[:6]
+    name = f"{category}_{len(names)}_{digest}"
     if (parents < 0).all():
-        raise LfmError("no joint tree (all parents -1) and no shipped rig has these joint names; pass --rig", path)
-    category = _text(z, "category") or "object"
+        note = (
+            f"no joint tree (all parents -1) and no shipped rig has these joint names: rig {name!r} has no edges "
+            "(the model attends over all joints alike); pass --rig for a rig with a graph"
+        )
+        return Rig.from_dict({"name": name, "joints": names, "edges": [], "category": category}, str(path)), None, note
     try:
-        return Rig.from_parents(
-            f"{category}_{len(names)}",
+        built = Rig.from_parents(
+            name,
             names,
             parents,
             category=category,
@@ -93,27 +113,33 @@ def _rig_for(z, path: Path, rig: Rig | None) -> Rig:
         )
     except RigError as e:
         raise LfmError(f"its joint tree is not a valid rig: {e}", path) from None
+    return built, None, None
 
 
 def read_npz(path: Path, name: str, rig: Rig | None = None) -> list[Sequence]:
     """The sequences of one interchange file (several when it holds independent samples)."""
     z = _open(path)
-    p = np.asarray(z["points3d"], dtype=np.float32)
     names = z["joint_names"]
-    if p.ndim != 3 or p.shape[2] != 3 or p.shape[1] != len(names) or p.shape[0] == 0:
-        raise LfmError(f"points3d has shape {p.shape}; expected (T, {len(names)}, 3)", path)
+    shape = z["points3d"].shape
+    if len(shape) != 3 or shape[2] != 3 or shape[1] != len(names) or shape[0] == 0:
+        raise LfmError(f"points3d has shape {shape}; expected (T, {len(names)}, 3)", path)
+    the_rig, order, _ = _rig_for(z, path, rig)
+    if order is not None:  # every per-joint array in the rig's order
+        z = {**z, "points3d": z["points3d"][:, order]}
+        if "points2d" in z and z["points2d"].ndim == 4:
+            z["points2d"] = z["points2d"][:, :, order]
+    p = np.asarray(z["points3d"], dtype=np.float32)
     if np.isinf(p).any():
         raise LfmError("points3d holds infinite values", path)
     if not np.isfinite(p).all(-1).any():
         raise LfmError("points3d has no finite point (every value is NaN)", path)
-    the_rig = _rig_for(z, path, rig)
     up_axis = _text(z, "up_axis")
     if up_axis not in ("x", "y", "z"):
         raise LfmError(f"up_axis {up_axis!r} must be x, y or z", path)
     fps = float(z["fps"].reshape(()))
     views = _real_views(z, path, p.shape) if "points2d" in z else []
     info = dict(
-        category=_text(z, "category"),
+        category=_category(z),
         rig=the_rig,
         up_axis=up_axis,
         units=_units(z),
@@ -167,11 +193,15 @@ def _real_views(z, path: Path, shape: tuple[int, ...]) -> list[View]:
     return views
 
 
-def plan(paths: Iterable[str | Path], rig: Rig | None = None, skip_bad: bool = False) -> list[Planned]:
+def plan(
+    paths: Iterable[str | Path], rig: Rig | None = None, skip_bad: bool = False, notes: list[str] | None = None
+) -> list[Planned]:
     """Plan every sequence of the given files and folders (read lazily, one file at a time); with ``skip_bad`` a
-    broken file becomes one sequence that fails when loaded, so the writer reports and skips it."""
+    broken file becomes one sequence that fails when loaded, so the writer reports and skips it. What was assumed
+    (a rig without edges, joints reordered, a category renamed, few samples) is added to ``notes``."""
     planned = []
     cache: dict[Path, list[Sequence]] = {}
+    notes = [] if notes is None else notes
 
     def loader(path: Path, name: str, index: int):
         def load() -> Sequence:
@@ -182,10 +212,14 @@ def plan(paths: Iterable[str | Path], rig: Rig | None = None, skip_bad: bool = F
 
         return load
 
-    for path, root in find_files(paths, ".npz"):
-        name = path.relative_to(root).with_suffix("").as_posix()
+    found = find_files(paths, ".npz")
+    names = [path.relative_to(root).with_suffix("").as_posix() for path, root in found]
+    if len(set(names)) < len(names):  # one name in several folders given: name each by its path under their common one
+        common = Path(os.path.commonpath([root.resolve() for _, root in found]))
+        names = [path.resolve().relative_to(common).with_suffix("").as_posix() for path, _ in found]
+    for (path, _), name in zip(found, names, strict=True):
         try:
-            planned += _plan_file(path, name, loader)
+            planned += _plan_file(path, name, loader, rig, notes)
         except LfmError as e:
             if not skip_bad:
                 raise
@@ -200,17 +234,29 @@ def _failing(error: LfmError):
     return load
 
 
-def _plan_file(path: Path, name: str, loader) -> list[Planned]:
+FEW_SAMPLES = 20  # independent samples in one file below which a note says how little it can teach
+
+
+def _plan_file(path: Path, name: str, loader, rig: Rig | None, notes: list[str]) -> list[Planned]:
     z = _open(path)
-    category = _text(z, "category")
+    category = _category(z)
+    said = [n for n in (_rig_for(z, path, rig)[2],) if n]
+    if category != _text(z, "category"):
+        said.append(f"category {_text(z, 'category')!r} is stored as {category!r}, as lfm names kinds of object")
     names = [name]
     if float(z["fps"]) <= 0:
         try:
             count = _header_shape(path, "points3d")[0]
         except (KeyError, ValueError, zipfile.BadZipFile) as e:
             raise LfmError(f"cannot read points3d ({e})", path) from None
+        if count < FEW_SAMPLES:
+            said.append(
+                f"only {count} independent sample(s) of {category!r}: random cameras show each from many sides, "
+                "but a model sees just these shapes (few for a kind; the splits may leave none for val or test)"
+            )
         width = len(str(count - 1))
         names = [f"{name}/{t:0{width}d}" for t in range(count)]
+    notes += [f"{path}: {n}" for n in said]
     return [Planned(n, category, loader(path, name, i)) for i, n in enumerate(names)]
 
 
@@ -223,4 +269,5 @@ class NpzOptions:
 @source("npz", "interchange .npz files, one per sequence (docs/datasets.md)", NpzOptions)
 def _plan_source(paths: list[Path], options: NpzOptions, progress=None) -> Plan:
     rig = get_rig(options.rig) if options.rig else None
-    return Plan(plan(paths, rig=rig, skip_bad=options.skip_bad))
+    notes: list[str] = []
+    return Plan(plan(paths, rig=rig, skip_bad=options.skip_bad, notes=notes), notes=notes)

@@ -84,10 +84,6 @@ def test_npz_bad_inputs_name_the_file(tmp_path, rng, write_interchange):
     write_interchange(shape, np.zeros((4, 3, 2)), ["a", "b", "c"], [-1, 0, 1])
     with pytest.raises(LfmError, match=r"shape\.npz: points3d has shape"):
         write_dataset(tmp_path / "o.h5", npz.plan([shape]))
-    notree = tmp_path / "notree.npz"
-    write_interchange(notree, np.zeros((4, 3, 3)), ["a", "b", "c"], [-1, -1, -1])
-    with pytest.raises(LfmError, match="pass --rig"):
-        write_dataset(tmp_path / "o.h5", npz.plan([notree]))
     with pytest.raises(LfmError, match="no such file"):
         npz.plan([tmp_path / "nowhere"])
     assert not (tmp_path / "o.h5").exists()
@@ -98,7 +94,69 @@ def test_unknown_joint_names_build_a_rig_from_the_tree(tmp_path, rng, write_inte
         tmp_path / "x.npz", rng.normal(size=(5, 4, 3)), ["a", "b", "c", "d"], [-1, 0, 1, 1], category="robot"
     )
     info = write_dataset(tmp_path / "o.h5", npz.plan([path]))
-    assert info["rigs"] == {"robot_4": 4}
+    assert len(info["rigs"]) == 1 and next(iter(info["rigs"])).startswith("robot_4_")
+
+
+def test_two_skeletons_of_one_kind_and_joint_count_get_two_rigs(tmp_path, rng, write_interchange):
+    # two 4-joint humans, one named differently and one with another tree: neither build collides
+    points = rng.normal(size=(5, 4, 3))
+    write_interchange(tmp_path / "a.npz", points, ["a", "b", "c", "d"], [-1, 0, 1, 1], category="human")
+    write_interchange(tmp_path / "b.npz", points, ["a", "b", "c", "d"], [-1, 0, 1, 2], category="human")
+    write_interchange(tmp_path / "c.npz", points, ["p", "q", "r", "s"], [-1, 0, 1, 1], category="human")
+    write_interchange(tmp_path / "d.npz", points, ["a", "b", "c", "d"], [-1, 0, 1, 1], category="human")
+    info = write_dataset(tmp_path / "o.h5", npz.plan([tmp_path]))
+    assert len(info["rigs"]) == 3 and all(name.startswith("human_4_") for name in info["rigs"])
+
+
+def test_a_treeless_file_matching_no_rig_gets_an_edgeless_rig_said_aloud(tmp_path, rng, write_interchange):
+    path = write_interchange(tmp_path / "x.npz", rng.normal(size=(30, 3, 3)), ["a", "b", "c"], [-1, -1, -1], fps=0)
+    notes = []
+    info = write_dataset(tmp_path / "o.h5", npz.plan([path], notes=notes))
+    assert len(info["rigs"]) == 1
+    assert any("no edges" in n and "x.npz" in n for n in notes)
+    with DatasetFile(tmp_path / "o.h5") as f:
+        assert f.sequence(0).rig.edges == ()
+
+
+def test_category_names_are_normalised_and_few_samples_said_aloud(tmp_path, rng, write_interchange):
+    path = write_interchange(
+        tmp_path / "x.npz", rng.normal(size=(3, 3, 3)), ["a", "b", "c"], [-1, 0, 1], fps=0, category="Golden Retriever"
+    )
+    notes = []
+    info = write_dataset(tmp_path / "o.h5", npz.plan([path], notes=notes))
+    assert info["category_sequences"] == {"golden_retriever": 3}
+    assert any("'golden_retriever'" in n and "stored as" in n for n in notes)
+    assert any("only 3 independent sample(s)" in n for n in notes)
+
+
+def test_joint_names_of_a_rig_in_another_order_are_reordered(tmp_path, rng, write_interchange):
+    rig = get_rig("pascal3d_chair")
+    names = list(rig.layouts["pascal3d"])
+    points = rng.normal(size=(2, len(names), 3))
+    shuffled = rng.permutation(len(names))
+    path = write_interchange(
+        tmp_path / "c.npz",
+        points[:, shuffled],
+        [names[i] for i in shuffled],
+        [-1] * len(names),
+        fps=0,
+        category="chair",
+    )
+    notes = []
+    write_dataset(tmp_path / "o.h5", npz.plan([path], notes=notes))
+    assert any("reordered" in n for n in notes)
+    with DatasetFile(tmp_path / "o.h5") as f:
+        seq = f.sequence(0)
+        assert seq.rig.name == "pascal3d_chair"
+        np.testing.assert_allclose(seq.points3d[0], points[int(seq.name[-1])], atol=1e-6)
+
+
+def test_files_of_one_name_in_two_folders_are_named_by_their_folders(tmp_path, rng, write_interchange):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        write_interchange(tmp_path / folder / "x.npz", rng.normal(size=(5, 3, 3)), ["a", "b", "c"], [-1, 0, 1])
+    planned = npz.plan([tmp_path / "a" / "x.npz", tmp_path / "b"])
+    assert [p.name for p in planned] == ["a/x", "b/x"]
 
 
 def test_a_joint_fixed_in_the_world_while_the_body_moves_is_stored_absent(tmp_path, rng, write_interchange):
@@ -118,3 +176,17 @@ def test_a_joint_fixed_in_the_world_while_the_body_moves_is_stored_absent(tmp_pa
     assert np.isnan(walk.points3d[:, 0]).all() and np.isfinite(walk.points3d[:, 1:]).all()
     assert not any(v.visible[:, 0].any() for v in walk.views) and all(v.visible[:, 1:].all() for v in walk.views)
     assert np.isfinite(still.points3d).all() and all(v.visible.all() for v in still.views)
+
+
+def test_a_still_joint_whose_bones_hold_their_length_is_kept(tmp_path, write_interchange):
+    # a 4-joint arm fixed to the world: base and shoulder still, elbow and tip swinging on bones of constant length
+    t = np.linspace(0, 2 * np.pi, 30)
+    base, shoulder = np.zeros((30, 3)), np.tile([0.0, 0.0, 0.5], (30, 1))
+    elbow = shoulder + 0.4 * np.stack([np.cos(t), np.sin(t), 0 * t], -1)
+    tip = elbow + 0.3 * np.stack([np.cos(2 * t), 0 * t, np.sin(2 * t)], -1)
+    arm = np.stack([base, shoulder, elbow, tip], 1)
+    write_interchange(tmp_path / "arm.npz", arm, ["base", "shoulder", "elbow", "tip"], [-1, 0, 1, 2], category="robot")
+    info = write_dataset(tmp_path / "o.h5", npz.plan([tmp_path]), views=1, seed=0)
+    assert info["notes"] == []
+    with DatasetFile(tmp_path / "o.h5") as f:
+        assert np.isfinite(f.sequence(0).points3d).all()
