@@ -1,4 +1,5 @@
-"""Files, the ground floor: atomic writes, finding input files, and the one JSON reader (each error names the file)."""
+"""Files, the ground floor: atomic writes, the run-folder lock, finding input files, and the one JSON reader (each
+error names the file)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,20 @@ def _remove_stale_parts(path: Path) -> None:
             part.unlink(missing_ok=True)
         except PermissionError:
             pass  # another user's live process
+
+
+def run_lock(run: str | Path):
+    """Hold ``run``/.lock while the returned handle is open (at the latest until the process ends): a second
+    training in the same run folder is refused, as two would interleave its logs and overwrite its checkpoints."""
+    import fcntl
+
+    handle = open(Path(run) / ".lock", "w")  # noqa: SIM115 -- held open on purpose, closed by the caller
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise LfmError("another process is training in this run folder", run) from None
+    return handle
 
 
 def check_not_input(output: str | Path, inputs: Iterable[str | Path], into_folders: bool = False) -> None:

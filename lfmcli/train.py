@@ -2,8 +2,9 @@
 
 A run folder holds everything needed to rebuild and continue the run: ``config.yaml`` (the resolved config),
 ``run.json`` (versions, device, data summary), ``metrics.jsonl`` (one line per epoch), ``best.safetensors`` and
-``last.safetensors`` (weights with the model config in their metadata), and ``trainer.pt`` (optimizer, scheduler,
-counters and random states, so ``resume`` continues exactly where the last epoch ended).
+``last.safetensors`` (weights with the model config in their metadata), and ``trainer.pt``: all that ``resume``
+needs to continue exactly where the last epoch ended (weights, model config, optimizer, scheduler, counters and
+random states) in one file, written last, so a run stopped while saving resumes from its last complete save.
 
 Under ``torchrun`` each process trains on its own batches with DistributedDataParallel; the same command runs on
 one CPU.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import platform
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +32,7 @@ from .data.augment import augment
 from .data.dataset import Batch, SampleBank, occlude, rotate_scale_2d
 from .devices import resolve_device
 from .errors import LfmError
-from .files import atomic_path
+from .files import atomic_path, run_lock
 from .losses import lifting_loss
 from .metrics import pa_mpjpe
 from .models import MODELS, build_model, flat_lift
@@ -128,12 +130,17 @@ class Trainer:
         self.cosine = CosineSchedule(t.lr, t.min_lr, t.warmup_steps)
         self.rng = np.random.default_rng([t.seed, self.rank])
         self.epoch, self.step, self.best, self.bad_epochs = 0, 0, float("inf"), 0
+        self._val_batches = self._validation_batches()
         self.run.mkdir(parents=True, exist_ok=True)
-        self._lock = _lock(self.run) if self.rank == 0 else None
-        if resume:
-            self._restore()
-        elif self.rank == 0:
-            self._write_run_files()
+        self._lock = run_lock(self.run) if self.rank == 0 else None
+        try:
+            if resume:
+                self._restore()
+            elif self.rank == 0:
+                self._write_run_files()
+        except BaseException:  # a refused resume leaves the folder free, in this process too
+            self._unlock()
+            raise
         self.net = self.model
         if self.cuda and t.compile:
             self.net = torch.compile(self.net)
@@ -141,7 +148,6 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             self.net = DistributedDataParallel(self.net, device_ids=[self.device] if self.cuda else None)
-        self._val_batches = self._validation_batches()
 
     # ----- data
     def _train_batch(self) -> Batch:
@@ -280,10 +286,13 @@ class Trainer:
                 on_epoch(report)
             if self.bad_epochs >= t.patience or time.perf_counter() - started > budget:
                 break
-        if self._lock is not None:  # done: the folder may be resumed
+        self._unlock()  # done: the folder may be resumed
+        return reports
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
             self._lock.close()
             self._lock = None
-        return reports
 
     def _init_weights(self, path: str) -> dict:
         """Copy the weights of ``path`` whose names and shapes match this model's; the rest keep their fresh
@@ -312,7 +321,10 @@ class Trainer:
         save_checkpoint(self.run / "last.safetensors", self.model, self.model_cfg, self._info())
         if best:
             save_checkpoint(self.run / "best.safetensors", self.model, self.model_cfg, self._info())
+        # only tensors, numbers, strings and containers: resume loads them with weights_only, which runs no code
         state = {
+            "model": self.model.state_dict(),
+            "model_config": self.model_cfg.to_dict(),
             "optimizer": self.opt.state_dict(),
             "scheduler": self.sched.state_dict(),
             "epoch": self.epoch,
@@ -326,27 +338,42 @@ class Trainer:
             torch.save(state, tmp)
 
     def _restore(self) -> None:
-        if not (self.run / "trainer.pt").exists():
+        path = self.run / "trainer.pt"
+        if not path.exists():
             raise LfmError("nothing to resume: no trainer.pt (start without --resume)", self.run)
-        model = load_checkpoint(self.run / "last.safetensors").model
         try:
-            self.model.load_state_dict(model.state_dict())
-            state = torch.load(self.run / "trainer.pt", weights_only=False)
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            self._check_model(state["model_config"])
+            self.model.load_state_dict(state["model"])
             self.opt.load_state_dict(state["optimizer"])
             self.sched.load_state_dict(state["scheduler"])
             keys = ("epoch", "step", "best", "bad_epochs")
             self.epoch, self.step, self.best, self.bad_epochs = (state[k] for k in keys)
             self.rng.bit_generator.state = state["rng"]
             torch.set_rng_state(state["torch_rng"])
+        except LfmError:
+            raise
+        except pickle.UnpicklingError:  # weights_only refuses any object whose loading could run code
+            reason = "holds objects other than tensors and numbers, which could run code when loaded; refused"
+            raise LfmError(f"cannot resume: trainer.pt {reason}", self.run) from None
         except Exception as e:  # a truncated or foreign file fails in many ways
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise LfmError(f"cannot resume: trainer.pt or last.safetensors is damaged ({reason})", self.run) from None
+            raise LfmError(f"cannot resume: trainer.pt is damaged ({reason})", self.run) from None
         # a run killed after logging an epoch but before saving it logged an epoch that is trained again now
         log = self.run / "metrics.jsonl"
         if log.exists():
             kept = [line for line in log.read_text().splitlines() if json.loads(line).get("epoch", 0) <= self.epoch]
             with atomic_path(log) as tmp:
                 tmp.write_text("".join(line + "\n" for line in kept))
+
+    def _check_model(self, saved: dict) -> None:
+        """Refuse to continue a model other than the one config.yaml describes now, naming a key that differs."""
+        ours = self.model_cfg.to_dict()
+        key = next((k for k in ours if k in saved and ours[k] != saved[k]), None)
+        if key:
+            raise LfmError(
+                f"cannot resume: model.{key} is {ours[key]} in config.yaml but {saved[key]} in trainer.pt", self.run
+            )
 
     def _write_run_files(self) -> None:
         self.cfg.save(self.run / "config.yaml")
@@ -369,20 +396,6 @@ class Trainer:
     def _log(self, row: dict) -> None:
         with open(self.run / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
-
-
-def _lock(run: Path):
-    """Hold ``run``/.lock while this process lives: a second `lfm train` on the same run folder is refused (two
-    would interleave one metrics.jsonl and overwrite each other's checkpoints)."""
-    import fcntl
-
-    handle = open(run / ".lock", "w")  # noqa: SIM115 -- held open on purpose, closed when the process ends
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise LfmError("another lfm train is using this run folder", run) from None
-    return handle
 
 
 def _exists_like(batch: Batch) -> torch.Tensor:

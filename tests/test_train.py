@@ -1,11 +1,13 @@
 import json
+import os
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
-from lfmcli.checkpoint import load_checkpoint
+from lfmcli.checkpoint import load_checkpoint, save_checkpoint
 from lfmcli.config import RunConfig
 from lfmcli.errors import LfmError
 from lfmcli.train import Trainer
@@ -85,8 +87,80 @@ def test_resume_reproduces_an_uninterrupted_run(zoo, tmp_path):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
     assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == [0, 1, 2]
     (tmp_path / "halves" / "trainer.pt").write_bytes(b"truncated")
-    with pytest.raises(LfmError, match="halves: cannot resume: trainer.pt or last.safetensors is damaged"):
+    with pytest.raises(LfmError, match="halves: cannot resume: trainer.pt is damaged"):
         Trainer(half, tmp_path / "halves", resume=True)
+
+
+class _Stopped(Exception):
+    """The process dying at a chosen moment."""
+
+
+def test_a_run_stopped_between_its_saves_resumes_from_the_last_complete_one(zoo, tmp_path, monkeypatch):
+    Trainer(RunConfig.resolve("lfm", "tiny", None, FAST + ["training.epochs=2"], [zoo]), tmp_path / "straight").fit()
+    cfg = RunConfig.resolve("lfm", "tiny", None, FAST + ["training.epochs=1"], [zoo])
+    Trainer(cfg, tmp_path / "run").fit()
+    cfg.training.epochs = 2
+    written = []
+
+    def save_then_die(path, *args, **kwargs):  # epoch 2's weights are written, the rest of its save never is
+        save_checkpoint(path, *args, **kwargs)
+        written.append(path.name)
+        raise _Stopped
+
+    monkeypatch.setattr("lfmcli.train.save_checkpoint", save_then_die)
+    stopped = Trainer(cfg, tmp_path / "run", resume=True)
+    with pytest.raises(_Stopped):
+        stopped.fit()
+    stopped._unlock()  # as the end of the process would
+    monkeypatch.undo()
+    assert written == ["last.safetensors"] and load_checkpoint(tmp_path / "run" / "last.safetensors").info["epoch"] == 2
+    resumed = Trainer(cfg, tmp_path / "run", resume=True)
+    assert resumed.epoch == 1  # epoch 2 is trained again, from epoch 1's weights, optimizer and random state
+    resumed.fit()
+    a, b = (load_file(tmp_path / name / "last.safetensors") for name in ("straight", "run"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+
+
+class _RunsCode:
+    """An object whose unpickling creates a folder: what a planted trainer.pt could do."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return os.makedirs, (self.path,)
+
+
+def test_resume_refuses_a_trainer_state_that_could_run_code(zoo, tmp_path):
+    cfg = RunConfig.resolve("lfm", "tiny", None, FAST + ["training.epochs=1"], [zoo])
+    Trainer(cfg, tmp_path / "run").fit()
+    state = torch.load(tmp_path / "run" / "trainer.pt", weights_only=True)
+    ran = tmp_path / "ran"
+    torch.save({**state, "planted": _RunsCode(ran)}, tmp_path / "run" / "trainer.pt")
+    with pytest.raises(LfmError) as e:
+        Trainer(cfg, tmp_path / "run", resume=True)
+    assert not ran.exists()
+    assert "cannot resume: trainer.pt holds objects other than tensors and numbers" in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_resume_refuses_a_config_that_no_longer_describes_the_saved_model(cli, zoo, tmp_path):
+    run = tmp_path / "run"
+    sets = [x for s in FAST for x in ("--set", s)]
+    assert cli("train", "--data", zoo, "--preset", "tiny", "-o", run, "--epochs", 1, *sets).exit_code == 0
+    saved = (run / "config.yaml").read_text()
+    for key, value, said in (
+        ("dim", 64, "model.dim is 64 in config.yaml but 32"),
+        ("sigma", 2.0, "model.sigma is 2.0"),
+    ):
+        config = yaml.safe_load(saved)
+        config["model"][key] = value  # a shape the weights cannot take, or one they silently would
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+        r = cli("train", "-o", run, "--resume", "--epochs", 2)
+        assert r.exit_code == 1 and f"cannot resume: {said}" in r.stderr and "in trainer.pt" in r.stderr, r.output
+    (run / "config.yaml").write_text(saved)
+    assert cli("train", "-o", run, "--resume", "--epochs", 2).exit_code == 0
 
 
 def test_spacetime_trains_on_windows(zoo, tmp_path):
@@ -212,7 +286,7 @@ def test_training_with_every_augmentation(zoo, tmp_path, kind):
 def test_one_run_folder_trains_one_run_at_a_time(zoo, tmp_path):
     cfg = RunConfig.resolve("lfm", "tiny", None, FAST, [zoo])
     first = Trainer(cfg, tmp_path / "run")
-    with pytest.raises(LfmError, match="another lfm train is using this run folder"):
+    with pytest.raises(LfmError, match="another process is training in this run folder"):
         Trainer(cfg, tmp_path / "run")
     first.fit()  # a finished run leaves the folder free to resume
     cfg.training.epochs += 1
@@ -222,7 +296,7 @@ def test_one_run_folder_trains_one_run_at_a_time(zoo, tmp_path):
 def test_a_run_folder_is_used_by_one_training_at_a_time(zoo, tmp_path):
     cfg = RunConfig.resolve("lfm", "tiny", None, FAST + ["training.epochs=1"], [zoo])
     first = Trainer(cfg, tmp_path / "run")  # holds the folder's lock until its fit ends
-    with pytest.raises(LfmError, match="another lfm train is using this run folder"):
+    with pytest.raises(LfmError, match="another process is training in this run folder"):
         Trainer(cfg, tmp_path / "run", resume=True)
     first.fit()
     Trainer(cfg, tmp_path / "run", resume=True)  # a finished run lets go

@@ -1,5 +1,5 @@
 """The run folder of an MVLift stage: its config, a metrics log, the stage's weights and the state to resume from.
-One stage trains in one folder at a time (the lock of `lfm train`)."""
+One stage trains in one folder at a time (the run-folder lock `lfm train` holds too)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ import torch
 
 from ..devices import resolve_device
 from ..errors import LfmError
-from ..files import atomic_path
+from ..files import atomic_path, run_lock
 from ..schedule import CosineSchedule
-from ..train import _lock
 from .config import DiffusionTraining, MVLiftConfig
 from .diffusion import Conditions, MotionDenoiser, denoising_loss
 
@@ -76,7 +75,7 @@ class RunFolder:
         if not resume and self.state_file.exists():
             raise LfmError("already holds this stage: continue it with --resume, or choose a new --output", self.run)
         self.run.mkdir(parents=True, exist_ok=True)
-        self._lock = _lock(self.run)
+        self._lock = run_lock(self.run)
         if not resume:
             cfg.save(self.run / "config.yaml")
             self.log.unlink(missing_ok=True)
