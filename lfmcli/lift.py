@@ -24,7 +24,7 @@ from .devices import resolve_device
 from .errors import LfmError
 from .files import check_not_input
 from .io.readers import READERS, read_keypoints
-from .io.results import WRITERS, write_result
+from .io.results import WRITERS, beside, check_format, write_result
 from .keypoints import Keypoints2D, Lifted
 from .rigs import Rig, get_rig, import_rig
 
@@ -142,7 +142,10 @@ def lift_file(
     for f in also:
         if f not in WRITERS or f == "h5":
             raise LfmError(f"--also {f!r}: choose {', '.join(w for w in WRITERS if w != 'h5')}")
-    for target in [output] + [output.with_suffix(f".{f}") for f in also]:
+        if beside(output, f) == output:
+            raise LfmError(f"--also {f} writes {output.suffix} beside the output: name the output .h5", output)
+        check_format(f)
+    for target in [output] + [beside(output, f) for f in also]:
         check_not_input(target, [input], into_folders=True)  # an OpenPose folder would read a new .json next time
     if fps is not None and not 0 < fps < math.inf:
         raise LfmError(f"--fps {fps}: a frame rate is a positive number")
@@ -176,5 +179,5 @@ def lift_file(
         "input_format": kp.format,
     }
     written = [write_result(output, "h5", kp, lifted, attrs)]
-    written += [write_result(output.with_suffix(f".{f}"), f, kp, lifted, attrs) for f in also]
+    written += [write_result(beside(output, f), f, kp, lifted, attrs) for f in also]
     return LiftReport(kp, lifted, ckpt, written)

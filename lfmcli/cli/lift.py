@@ -10,7 +10,7 @@ from ..io.readers import READERS
 from ..io.results import WRITERS
 from .common import err
 
-ALSO = ", ".join(w for w in WRITERS if w != "h5")
+ALSO = ", ".join(n if w.suffix == f".{n}" else f"{n} ({w.suffix})" for n, w in WRITERS.items() if n != "h5")
 
 
 def lift(

@@ -1,4 +1,5 @@
-"""2D keypoint files users have: lfm JSON, COCO, OpenPose, DeepLabCut and SLEAP. Each reader returns `Keypoints2D`.
+"""2D keypoint files users have: lfm JSON, COCO, OpenPose, DeepLabCut, SLEAP and movement. Each reader returns
+`Keypoints2D`.
 
 Missing points are NaN. Several individuals (people, animals) share the arrays along axis 1 and are lifted
 separately.
@@ -566,6 +567,58 @@ def read_slp(path: Path) -> Keypoints2D:
         kp = _detections(points, conf, rig, "slp", path, joints=nodes)
     kp.named = True
     return kp
+
+
+# ----- movement
+
+
+# a movement poses dataset's dimensions, in lfm's order: plural before movement 0.17, singular since
+MOVEMENT_DIMS = (("time", "individuals", "keypoints", "space"), ("time", "individual", "keypoint", "space"))
+
+
+def _movement_dims(names: set[str]) -> tuple[str, ...] | None:
+    """The dimensions of a movement poses dataset with these top-level names (None: not one)."""
+    return next((dims for dims in MOVEMENT_DIMS if {"position", *dims[1:3]} <= names), None)
+
+
+@reader("movement", "movement poses dataset .nc", (".nc",), lambda probe: _movement_dims(probe.h5_names) is not None)
+def read_movement(path: Path) -> Keypoints2D:
+    """A 2D poses dataset that movement saved (``ds.to_netcdf``): position over (time, space, keypoints,
+    individuals), confidence over (time, keypoints, individuals), and the frame rate in its fps attribute."""
+    import h5netcdf
+
+    try:
+        with h5netcdf.File(path, "r", decode_vlen_strings=True) as f:
+            v = f.variables
+            dims = _movement_dims(set(v))
+            if dims is None or set(v["position"].dimensions) != set(dims):
+                raise LfmError("not a movement poses dataset (position over time, space, keypoints, individuals)", path)
+            order = lambda var: [var.dimensions.index(d) for d in dims if d in var.dimensions]  # noqa: E731
+            points = np.transpose(v["position"][...], order(v["position"])).astype(np.float32)
+            conf = None
+            if "confidence" in v and set(v["confidence"].dimensions) == set(dims[:3]):
+                conf = np.transpose(v["confidence"][...], order(v["confidence"])).astype(np.float32)
+            individuals, joints = ([str(name) for name in v[d][...]] for d in dims[1:3])
+            fps = f.attrs.get("fps")
+    except OSError:
+        raise LfmError("not a netCDF4 file (or it is damaged)", path) from None
+    if points.shape[-1] != 2:
+        raise LfmError(f"a {points.shape[-1]}D movement dataset; lfm lift takes 2D positions", path)
+    seen = np.isfinite(points).all(-1)
+    if conf is None:
+        conf = np.ones(points.shape[:3], np.float32)
+    conf[seen & np.isnan(conf)] = 1.0  # movement's confidence is NaN where the tracker gave none
+    conf[~seen] = np.nan
+    return Keypoints2D(
+        points=points,
+        confidence=conf,
+        joints=joints,
+        rig=match_rig(joints),
+        individuals=individuals,
+        fps=_positive(fps, "the fps attribute", path),
+        format="movement",
+        named=True,
+    )
 
 
 def detect_format(path: Path) -> str:

@@ -1,10 +1,12 @@
 """Lift result files: the lfm result HDF5 (netCDF4 layout: xarray opens it with named dimensions), the same result
-as npz, JSON or C3D, and reading the HDF5 back. Each format is one entry of `WRITERS`."""
+as npz, JSON, C3D or a movement dataset, and reading the HDF5 back. Each format is one entry of `WRITERS`."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,25 +21,53 @@ FRAME_NOTE = (
     "its scale follows the units of the model's training data"
 )
 
-Writer = Callable[[Path, Keypoints2D, Lifted, dict], None]
-WRITERS: dict[str, Writer] = {}  # format name (also the file suffix) -> writer, in the order of --also help
+Write = Callable[[Path, Keypoints2D, Lifted, dict], None]
 
 
-def writer(name: str) -> Callable[[Writer], Writer]:
-    """Register a result writer under ``name``."""
+@dataclass(frozen=True)
+class Writer:
+    """One result format: the function that writes it, the suffix of its file beside the output, and the optional
+    package it writes with, as (module, lfmcli extra)."""
 
-    def register(fn: Writer) -> Writer:
-        WRITERS[name] = fn
+    write: Write
+    suffix: str
+    needs: tuple[str, str] | None = None
+
+
+WRITERS: dict[str, Writer] = {}  # format name -> writer, in the order of --also help
+
+
+def writer(name: str, suffix: str | None = None, needs: tuple[str, str] | None = None) -> Callable[[Write], Write]:
+    """Register a result writer under ``name``; its file takes ``suffix`` (default: the name)."""
+
+    def register(fn: Write) -> Write:
+        WRITERS[name] = Writer(fn, suffix or f".{name}", needs)
         return fn
 
     return register
 
 
-def write_result(path: str | Path, fmt: str, kp: Keypoints2D, lifted: Lifted, attrs: dict) -> Path:
-    """Write the result to ``path`` in format ``fmt`` (a key of WRITERS), atomically; returns ``path``."""
+def check_format(fmt: str) -> None:
+    """Refuse an unknown format, or one whose optional package is not installed: before anything is written."""
     if fmt not in WRITERS:
         raise LfmError(f"unknown result format {fmt!r}; choose {', '.join(WRITERS)}")
-    WRITERS[fmt](Path(path), kp, lifted, attrs)
+    if WRITERS[fmt].needs:
+        module, extra = WRITERS[fmt].needs
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise LfmError(f"{fmt} output needs the {module} package: pip install 'lfmcli[{extra}]'") from None
+
+
+def beside(output: str | Path, fmt: str) -> Path:
+    """Where format ``fmt`` of the result ``output`` goes: the same name with the format's suffix."""
+    return Path(output).with_suffix(WRITERS[fmt].suffix)
+
+
+def write_result(path: str | Path, fmt: str, kp: Keypoints2D, lifted: Lifted, attrs: dict) -> Path:
+    """Write the result to ``path`` in format ``fmt`` (a key of WRITERS), atomically; returns ``path``."""
+    check_format(fmt)
+    WRITERS[fmt].write(Path(path), kp, lifted, attrs)
     return Path(path)
 
 
@@ -132,12 +162,10 @@ def write_json(path: Path, kp: Keypoints2D, lifted: Lifted, attrs: dict) -> None
         tmp.write_text(json.dumps(doc))
 
 
-@writer("c3d")
+@writer("c3d", needs=("ezc3d", "c3d"))
 def write_c3d(path: Path, kp: Keypoints2D, lifted: Lifted, attrs: dict) -> None:
-    try:
-        import ezc3d
-    except ImportError:
-        raise LfmError("C3D output needs ezc3d: pip install 'lfmcli[c3d]'") from None
+    import ezc3d
+
     c3d = ezc3d.c3d()
     T, I, J, _ = lifted.position.shape
     labels = [f"{ind}:{j}" if I > 1 else j for ind in kp.individuals for j in kp.joints]
@@ -155,6 +183,28 @@ def write_c3d(path: Path, kp: Keypoints2D, lifted: Lifted, attrs: dict) -> None:
             named.replace(tmp)
         finally:
             named.unlink(missing_ok=True)
+
+
+@writer("movement", ".nc", needs=("movement", "movement"))
+def write_movement(path: Path, kp: Keypoints2D, lifted: Lifted, attrs: dict) -> None:
+    """A movement poses dataset, built by movement and saved as movement saves one (netCDF): position over (time,
+    space x y z, keypoints, individuals), the input's confidence, time in seconds with the fps attribute when the
+    frame rate is known (else in frames), and lfm's provenance among the attributes."""
+    from movement.io import load_poses
+
+    ds = load_poses.from_numpy(
+        lifted.position.transpose(0, 3, 2, 1),
+        kp.confidence.transpose(0, 2, 1),
+        individual_names=kp.individuals,
+        keypoint_names=kp.joints,
+        fps=kp.fps,
+        source_software="lfm",
+    )
+    ds.attrs.update({k: str(v) for k, v in attrs.items()})
+    ds.attrs["source_file"] = str(attrs.get("input", ""))
+    ds.attrs["frame"] = lifted.frame or FRAME_NOTE
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp)
 
 
 def read_result(path: str | Path) -> tuple[Keypoints2D, Lifted, dict]:

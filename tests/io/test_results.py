@@ -27,7 +27,7 @@ def test_a_result_reads_back_as_it_was_written(tmp_path, rng):
     from lfmcli.keypoints import Keypoints2D, Lifted
     from lfmcli.rigs import Rig
 
-    assert list(WRITERS) == ["h5", "npz", "json", "c3d"]  # every --also format is one registered writer
+    assert list(WRITERS) == ["h5", "npz", "json", "c3d", "movement"]  # every --also format is one registered writer
     rig = Rig(name="own", joints=("a", "b", "c"), edges=((0, 1), (1, 2)))
     points = rng.uniform(0, 100, (4, 2, 3, 2)).astype(np.float32)
     points[1, 0, 2] = np.nan
