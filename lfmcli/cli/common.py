@@ -6,15 +6,28 @@ import json
 import os
 import sys
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from typer.core import TyperGroup
 
 from ..errors import LfmError
 
-err = Console(stderr=True, soft_wrap=True, highlight=False)
-out = Console(highlight=False)  # results (tables): stdout, 80 columns when piped
+UNWRAPPED = 10_000  # columns off a terminal: wider than any row lfm prints
+
+
+class _Console(Console):
+    """A rich console that wraps to the terminal's width, and off a terminal (a pipe, a log, CI) not at all: a
+    table is as wide as its content, so each row stays one line that grep finds."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        return size if getattr(self.file, "isatty", lambda: False)() else ConsoleDimensions(UNWRAPPED, size.height)
+
+
+err = _Console(stderr=True, soft_wrap=True, highlight=False)
+out = _Console(highlight=False)  # results (tables): stdout
 
 
 def print_json(obj) -> None:
