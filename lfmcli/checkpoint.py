@@ -1,11 +1,13 @@
 """Model checkpoints: weights in safetensors, with the model config and what the model was trained on in its
-metadata, so a model is rebuilt from the file alone."""
+metadata, so a model is rebuilt from the file alone. lfm's own models are built here; a model kind defined above
+this module (MVLift's lifter) registers its loader with `checkpoint_loader`."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +34,7 @@ class Checkpoint:
 
     @property
     def kind(self) -> str:
-        return getattr(self.config, "kind", "mvlift")  # an MVLift config has stages, not a kind
+        return self.config.kind
 
     @property
     def window(self) -> int:
@@ -69,6 +71,20 @@ class Checkpoint:
         return hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
 
 
+Loader = Callable[[Path, str], tuple[torch.nn.Module, object, dict]]  # (path, device) -> model, config, info
+LOADERS: dict[str, Loader] = {}  # by the metadata key that marks a checkpoint as theirs
+
+
+def checkpoint_loader(key: str) -> Callable[[Loader], Loader]:
+    """Register the decorated loader for checkpoints whose metadata holds ``key``; its config names its ``kind``."""
+
+    def register(loader: Loader) -> Loader:
+        LOADERS[key] = loader
+        return loader
+
+    return register
+
+
 def save_checkpoint(path: str | Path, model: torch.nn.Module, cfg: ModelConfig, info: dict, half: bool = False) -> None:
     """``half``: the trained weights in float16 (half the file; loading turns them back into float32), the fixed
     buffers such as the Fourier frequencies as they are."""
@@ -101,11 +117,9 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
             meta = f.metadata() or {}
     except (SafetensorError, OSError) as e:
         raise refuse(e) from None
-    if "mvlift" in meta:  # an MVLift model: its multi-view stage lifts
-        from .mvlift.multiview import load_lifter
-
-        model, cfg, info = load_lifter(path, device)
-        return Checkpoint(model, cfg, info, path)
+    registered = next((loader for key, loader in LOADERS.items() if key in meta), None)
+    if registered:
+        return _checked(Checkpoint(*registered(path, device), path))
     try:
         # checkpoints written before model.output existed decode shapes
         stored, info = json.loads(meta["model"]), json.loads(meta.get("info", "{}"))
@@ -116,7 +130,15 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
         model.load_state_dict(load_file(str(path), device="cpu"))
     except (SafetensorError, KeyError, ValueError, RuntimeError, OSError, LfmError) as e:
         raise refuse(e) from None
-    return Checkpoint(model.to(device).eval(), cfg, info, path)
+    return _checked(Checkpoint(model.to(device).eval(), cfg, info, path))
+
+
+def _checked(ckpt: Checkpoint) -> Checkpoint:
+    """Refuse training info that the lifters would trip over later."""
+    window = ckpt.info.get("window", DEFAULT_WINDOW)
+    if type(window) is not int or window < 1:  # bool is an int; JSON gives no other kind of whole number
+        raise LfmError(f"not an lfm checkpoint (its window {window!r} is not a whole number of frames)", ckpt.path)
+    return ckpt
 
 
 def default_checkpoint(kind: str = "lfm") -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import mvlift  # noqa: F401  (it registers its lifter's checkpoints)
 from .checkpoint import load_checkpoint
 from .data.dataset import Batch, SampleBank, occlude
 from .data.format import DatasetFile

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import yaml
 
-from . import __version__
+from . import __version__, mvlift  # noqa: F401  (mvlift registers its lifter's checkpoints)
 from .checkpoint import Checkpoint, default_checkpoint, load_checkpoint
 from .config import check_kind
 from .devices import resolve_device

@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -71,3 +73,27 @@ def test_half_precision_checkpoints_are_half_the_size_and_load_as_float32(tmp_pa
     adj = torch.eye(10, dtype=torch.bool).expand(2, 10, 10)
     with torch.no_grad():
         torch.testing.assert_close(loaded(pts, vis, vis, adj), model(pts, vis, vis, adj), atol=2e-3, rtol=1e-2)
+
+
+@pytest.mark.parametrize("window", ["eight", [8], 8.5, True, 0, None])
+def test_a_stored_window_that_is_not_a_number_of_frames_is_one_error(tmp_path, window):
+    cfg = ModelConfig(kind="spacetime", dim=32, heads=4, layers=1)
+    save_checkpoint(tmp_path / "bad.safetensors", build_model(cfg), cfg, {"window": window})
+    with pytest.raises(LfmError, match=r"bad.safetensors: .*window") as e:
+        load_checkpoint(tmp_path / "bad.safetensors").window  # noqa: B018  (where the lifters read it)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("module", ["lfmcli.lift", "lfmcli.eval"])
+def test_the_lift_and_eval_paths_load_an_mvlift_checkpoint(tmp_path, module):
+    """MVLift's lifter registers its loader where it is defined; what lifts and evaluates imports it."""
+    from lfmcli.mvlift.config import MVLiftConfig
+    from lfmcli.mvlift.diffusion import MotionDenoiser
+    from lfmcli.mvlift.runs import save_denoiser
+
+    cfg = MVLiftConfig.from_dict({"model": {"dim": 16, "heads": 2, "layers": 1}})
+    path = tmp_path / "multiview.safetensors"
+    save_denoiser(path, MotionDenoiser(16, 2, 1, views=4), cfg, "multiview", {"views": 4, "window": 8})
+    code = f"import {module}; from lfmcli.checkpoint import load_checkpoint as f; print(f({str(path)!r}).kind)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "mvlift", done.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from ..config import Blocks, _check, _read_yaml, parse_set
 from ..errors import LfmError
@@ -119,6 +120,7 @@ class ViewsConfig:
 
 @dataclass
 class MVLiftConfig(Blocks):
+    kind: ClassVar[str] = "mvlift"  # its lifter's kind, as `Checkpoint.kind` reads it (ModelConfig.kind for lfm's)
     model: DenoiserConfig = field(default_factory=DenoiserConfig)
     data: MVLiftData = field(default_factory=MVLiftData)
     prior: PriorConfig = field(default_factory=PriorConfig)

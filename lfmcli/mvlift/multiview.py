@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checkpoint import checkpoint_loader
 from ..data.format import DatasetFile, require_valid
 from ..errors import LfmError
 from .config import MVLiftConfig
@@ -188,6 +189,7 @@ class MVLifter(nn.Module):
         return (points + torch.tensor([0.0, 0.0, radius], device=x0.device, dtype=torch.float64)).to(x0.dtype)
 
 
+@checkpoint_loader("mvlift")  # `load_checkpoint` (lift, eval) reads a multi-view checkpoint as a lifter
 def load_lifter(path: str | Path, device: str = "cpu") -> tuple[MVLifter, MVLiftConfig, dict]:
     denoiser, cfg, info = load_denoiser(path, "multiview", device)
     return MVLifter(denoiser, cfg).to(device).eval(), cfg, info
