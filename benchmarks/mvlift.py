@@ -1,7 +1,7 @@
 """MVLift trained on 2D alone against the flat lift and a lifter trained with 3D (MVLift's Tables 1 and 3).
 
 The data are the real 3D motions of ../shared/data (humans of CMU and Bandai Namco, and dogs), each sequence seen by
-one random camera; MVLift reads only their 2D. Its stages are run through the CLI, exactly as a user would:
+one random camera; MVLift reads only their 2D. Its stages are the library calls behind the commands a user runs:
 
     lfm build-dataset npz ... --views 1          one random camera per sequence
     lfm mvlift prior / views / multiview / distil
@@ -21,20 +21,26 @@ python benchmarks/mvlift.py [--out out/mvlift_bench] [--preset cpu|gpu] [--devic
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from _table import print_table  # benchmarks/ is the script folder
 
+from lfmcli.config import RunConfig
 from lfmcli.data.dataset import SampleBank
 from lfmcli.data.format import DatasetFile
+from lfmcli.eval import evaluate
 from lfmcli.metrics import get_metric, in_input_view
-from lfmcli.mvlift.views import Y_UP
+from lfmcli.mvlift.config import MVLiftConfig
+from lfmcli.mvlift.multiview import train_multiview
+from lfmcli.mvlift.prior import train_prior
+from lfmcli.mvlift.runs import read_run_config
+from lfmcli.mvlift.views import Y_UP, synthesize
+from lfmcli.sources import build_dataset
+from lfmcli.train import Trainer
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 METRICS = ("t-root", "sa-mpjpe", "pa-mpjpe", "pa-mpjpe%", "j2d", "j2d-centred")
@@ -47,7 +53,7 @@ PRESETS = {  # sized for a session: the 2-core CPU, or one GPU
         ],
         "prior_steps": 600,
         "multiview_steps": 600,
-        "lifter": ["--preset", "tiny", "--set", "data.window=16", "--set", "training.steps_per_epoch=100"],
+        "lifter": ("tiny", ["data.window=16", "training.steps_per_epoch=100"]),
         "lifter_minutes": 6,
     },
     "gpu": {
@@ -58,26 +64,14 @@ PRESETS = {  # sized for a session: the 2-core CPU, or one GPU
         ],
         "prior_steps": 6000,
         "multiview_steps": 6000,
-        "lifter": ["--preset", "small", "--set", "data.window=32"],
+        "lifter": ("small", ["data.window=32"]),
         "lifter_minutes": 4,
     },
 }
 
 
-def lfm(*words, quiet: bool = True) -> str:
-    """Run one lfm command (this Python's, so no activated environment is needed); its stdout, or exit with its
-    error."""
-    done = subprocess.run([sys.executable, "-m", "lfmcli", *map(str, words)], capture_output=True, text=True)
-    if done.returncode:
-        sys.exit(f"lfm {' '.join(map(str, words))} failed:\n{done.stderr[-2000:]}")
-    if not quiet:
-        print(done.stderr, file=sys.stderr)
-    return done.stdout
-
-
 def scores(checkpoint: Path, data: Path, device: str) -> dict:
-    words = ["eval", checkpoint, data, "--split", "test", "--json", "--device", device, "--baseline", "flat"]
-    return json.loads(lfm(*words, *(w for m in METRICS for w in ("--metric", m))))
+    return evaluate(checkpoint, [data], METRICS, split="test", baseline=True, device=device)
 
 
 def stage3_scores(views: Path, data: Path, radius: float) -> dict:
@@ -119,36 +113,40 @@ def main() -> None:
     data = out / "data.h5"
     sources = [DATA / "human_cmu", DATA / "human_bandai", DATA / "dog_ai4animation"]
     if not data.exists():
-        lfm("build-dataset", "npz", *sources, "-o", data, "--views", 1, "--seed", 7)
-    sets = [w for s in p["mvlift"] for w in ("--set", s)]
+        build_dataset("npz", sources, data, views=1, seed=7)
     run, seconds = out / "run", {}
 
-    def timed(name, *words):
+    def timed(name: str, stage: Callable[[], object]) -> None:
         started = time.perf_counter()
-        lfm(*words, quiet=False)
+        stage()
         seconds[name] = time.perf_counter() - started
+        print(f"{name}: {seconds[name]:.0f} s", flush=True)
 
+    def lifter(source: Path, folder: Path) -> None:  # `lfm train --model spacetime`, as `lfm mvlift distil` runs it
+        preset, sets = p["lifter"]
+        flags = {"max_minutes": p["lifter_minutes"], "device": dev}
+        Trainer(RunConfig.resolve("spacetime", preset, None, sets, [source], flags), folder).fit()
+
+    views = run / "views.h5"
     if not (run / "prior.safetensors").exists():
-        timed(
-            "prior", "mvlift", "prior", "--data", data, "-o", run, "--steps", p["prior_steps"], "--device", dev, *sets
-        )
-    if not (run / "views.h5").exists():
-        timed("views", "mvlift", "views", run)
+        words = [*p["mvlift"], f"prior.steps={p['prior_steps']}"]
+        timed("prior", lambda: train_prior(MVLiftConfig.resolve(None, words, [data], device=dev), run))
+    if not views.exists():
+        timed("views", lambda: synthesize(run, views))
     if not (run / "multiview.safetensors").exists():
-        timed("multiview", "mvlift", "multiview", run, "--steps", p["multiview_steps"])
-    minutes = p["lifter_minutes"]
+        steps = {"multiview": {"steps": p["multiview_steps"]}}
+        timed("multiview", lambda: train_multiview(run, [views], overrides=steps))
     if not (run / "lifter" / "best.safetensors").exists():
-        timed("distil", "mvlift", "distil", run, *p["lifter"], "--max-minutes", minutes)
+        timed("distil", lambda: lifter(views, run / "lifter"))
     supervised = out / "supervised"
     if not (supervised / "best.safetensors").exists():
-        words = ["train", "--data", data, "--model", "spacetime", *p["lifter"], "-o", supervised]
-        timed("supervised", *words, "--max-minutes", minutes, "--device", dev)
+        timed("supervised", lambda: lifter(data, supervised))
 
-    radius = float(__import__("yaml").safe_load((run / "config.yaml").read_text())["data"]["radius"])
+    radius = read_run_config(run).data.radius
     full = scores(run / "multiview.safetensors", data, dev)
     rows = {
         "flat lift": full["baseline"]["overall"],
-        "MVLift stages 2+3 (optimised per clip)": stage3_scores(run / "views.h5", data, radius),
+        "MVLift stages 2+3 (optimised per clip)": stage3_scores(views, data, radius),
         "MVLift full (multi-view model)": full["overall"],
         "distilled space-time lifter": scores(run / "lifter" / "best.safetensors", data, dev)["overall"],
         "space-time lifter trained with 3D": scores(supervised / "best.safetensors", data, dev)["overall"],
