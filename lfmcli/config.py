@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from .errors import LfmError
-from .files import atomic_path
+from .files import atomic_path, read_text
 
 DEFAULT_WINDOW = 48  # frames per clip of the space-time model, when a checkpoint does not say
 
@@ -310,10 +310,8 @@ def parse_set(items: Iterable[str]) -> dict:
 
 def _read_yaml(path: Path) -> dict:
     try:
-        doc = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise LfmError("no such config file", path) from None
-    except (yaml.YAMLError, UnicodeDecodeError):
+        doc = yaml.safe_load(read_text(path))
+    except yaml.YAMLError:
         raise LfmError("malformed YAML", path) from None
     if doc is None:
         return {}

@@ -1,5 +1,5 @@
-"""Files, the ground floor: atomic writes, the run-folder lock, finding input files, and the one JSON reader (each
-error names the file)."""
+"""Files, the ground floor: atomic writes, the run-folder lock, finding input files, and the one text reader (UTF-8)
+and JSON reader (each error names the file)."""
 
 from __future__ import annotations
 
@@ -92,16 +92,27 @@ def find_files(paths: Iterable[str | Path], suffix: str) -> list[tuple[Path, Pat
     return found
 
 
+def read_text(path: str | Path) -> str:
+    """The text of ``path``, which every text format lfm reads (JSON, YAML, CSV, BVH) holds as UTF-8; a missing or
+    unreadable file, or bytes that are not UTF-8, are an LfmError naming it."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        raise LfmError("no such file", path) from None
+    except OSError as e:
+        raise LfmError(f"cannot read ({e.strerror})", path) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:  # Latin-1 too: decoding it anyway would be a guess at the writer's encoding
+        raise LfmError(f"not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})", path) from None
+
+
 def read_json(path: str | Path, expect: type | None = None):
     """The parsed JSON of ``path`` (of type ``expect`` when given); a missing, empty or malformed file is an
     LfmError naming it."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except (FileNotFoundError, IsADirectoryError):
-        raise LfmError("no such file", path) from None
-    except UnicodeDecodeError:
-        raise LfmError("not a UTF-8 text file", path) from None
+    text = read_text(path)
     if not text.strip():
         raise LfmError("is empty", path)
     try:

@@ -21,7 +21,7 @@ from . import __version__, mvlift  # noqa: F401  (mvlift registers its lifter's 
 from .checkpoint import Checkpoint, default_checkpoint, load_checkpoint
 from .config import check_kind
 from .devices import resolve_device
-from .errors import LfmError
+from .errors import LfmError, printable
 from .files import check_not_input
 from .io.readers import READERS, read_keypoints
 from .io.results import WRITERS, beside, check_format, write_result
@@ -172,10 +172,10 @@ def lift_file(
     words += ["--min-confidence", str(min_confidence), "--device", device, *(w for f in also for w in ("--also", f))]
     attrs = {
         "lfm_version": __version__,
-        "checkpoint": str(ckpt.path),
+        "checkpoint": printable(ckpt.path),
         "checkpoint_sha256": ckpt.sha256,
-        "command": shlex.join(words),
-        "input": str(input),
+        "command": shlex.join(map(printable, words)),
+        "input": printable(input),
         "input_format": kp.format,
     }
     written = [write_result(output, "h5", kp, lifted, attrs)]

@@ -280,7 +280,10 @@ def _parents(d: dict, joints, index, edges, fail) -> list[int] | None:
 def load_rig(path: str | Path) -> Rig:
     """Read and validate a rig YAML file."""
     path = Path(path)
-    text = read_text(path)
+    try:
+        text = read_text(path)
+    except LfmError as e:  # a rig file that cannot be read is a rig that cannot be used
+        raise RigError(str(e)) from None
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as e:

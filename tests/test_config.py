@@ -62,7 +62,7 @@ def test_choices_and_files_are_checked(tmp_path):
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(LfmError, match="list.yaml: a config file is a mapping"):
         RunConfig.resolve("lfm", "tiny", tmp_path / "list.yaml", [], ["a.h5"])
-    with pytest.raises(LfmError, match="no such config file"):
+    with pytest.raises(LfmError, match="no such file"):
         RunConfig.resolve("lfm", "tiny", tmp_path / "missing.yaml", [], ["a.h5"])
 
 

@@ -238,6 +238,16 @@ def test_rigs_import_never_replaces_its_input(cli, tmp_path):
     assert config.read_bytes() == before
 
 
+@pytest.mark.parametrize("entry", [["a"], ["a", "b", "c"], "a-b", None])
+def test_a_deeplabcut_skeleton_entry_is_a_pair(cli, tmp_path, entry):
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"bodyparts": ["a", "b", "c"], "skeleton": [["a", "b"], entry]}))
+    r = cli("rigs", "import", config, "-o", tmp_path / "rig.yaml")
+    assert isinstance(r.exception, SystemExit) and r.exit_code == 1 and len(r.stderr.strip().splitlines()) == 1
+    assert f"config.yaml: skeleton entry {entry!r} is not a pair of body parts" in r.stderr
+    assert not (tmp_path / "rig.yaml").exists()
+
+
 def test_a_layout_is_the_same_rig_under_other_names():
     rig = Rig.from_dict(
         {"name": "r", "joints": ["a", "b", "c"], "edges": [["a", "b"], ["b", "c"]], "layouts": {"x": ["p", "q", "s"]}}

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from ..errors import printable
 from ..io.readers import READERS
 from ..io.results import WRITERS
 from .common import err
@@ -67,9 +68,11 @@ def lift(
     T, I, J = kp.shape
     err.print(
         f"lifted {T} frames x {I} individual(s) x {J} keypoints ({kp.format}, rig "
-        f"{kp.rig.name if kp.rig else 'none'}) with {done.checkpoint.kind} -> {', '.join(map(str, done.written))}"
+        f"{kp.rig.name if kp.rig else 'none'}) with {done.checkpoint.kind} -> {', '.join(map(printable, done.written))}"
     )
     if lifted.empty_frames:
-        err.print(f"[yellow]warning:[/] {input}: {lifted.empty_frames} frame(s) had no usable 2D point and are NaN")
+        err.print(
+            f"[yellow]warning:[/] {printable(input)}: {lifted.empty_frames} frame(s) had no usable 2D point and are NaN"
+        )
     for note in lifted.notes:
         err.print(f"[yellow]note:[/] {note}")

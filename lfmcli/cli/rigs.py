@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from ..errors import printable
 from ..files import check_not_input
 from ..rigs import get_rig, import_rig, load_rig, shipped_rigs
 from .common import err, out, print_json
@@ -88,7 +89,7 @@ def validate(path: Path = typer.Argument(..., help="A rig YAML file.")) -> None:
     """
     r = load_rig(path)
     err.print(
-        f"[green]valid[/]: {path} defines {r.name!r} with {r.num_joints} joints and {len(r.edges)} edges"
+        f"[green]valid[/]: {printable(path)} defines {r.name!r} with {r.num_joints} joints and {len(r.edges)} edges"
         + (", a kinematic tree" if r.parents is not None else "")
         + (f", in {r.parts} unconnected parts" if r.edges and r.parts > 1 else "")
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LfmError
-from ..files import read_json
+from ..files import read_json, read_text
 from ..keypoints import Keypoints2D
 from ..rigs import Rig, RigError, get_rig, match_rig
 from .tracks import by_track_id, link_tracks
@@ -414,12 +415,9 @@ def read_dlc(path: Path) -> Keypoints2D:
         frames = ["/".join(map(str, k)) if isinstance(k, tuple) else str(k) for k in df.index]
     else:
         try:
-            with open(path, newline="", encoding="utf-8") as f:
-                rows = list(csv.reader(f))
-        except FileNotFoundError:
-            raise LfmError("no such file", path) from None
-        except (UnicodeDecodeError, csv.Error):
-            raise LfmError("not a UTF-8 text CSV file", path) from None
+            rows = list(csv.reader(io.StringIO(read_text(path), newline="")))
+        except csv.Error as e:
+            raise LfmError(f"not a CSV file ({e})", path) from None
         n_header = next((k for k, r in enumerate(rows) if r and r[0] == "coords"), None)
         if n_header is None or not rows[n_header + 1 :]:
             raise LfmError("not a DeepLabCut CSV (no 'coords' header row, or no data)", path)

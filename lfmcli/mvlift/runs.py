@@ -14,7 +14,7 @@ import torch
 
 from ..devices import resolve_device
 from ..errors import LfmError
-from ..files import atomic_path, run_lock
+from ..files import atomic_path, read_text, run_lock
 from ..schedule import CosineSchedule
 from .config import DiffusionTraining, MVLiftConfig
 from .diffusion import Conditions, MotionDenoiser, denoising_loss
@@ -60,7 +60,7 @@ def read_run_config(run: str | Path) -> MVLiftConfig:
     if not path.exists():
         raise LfmError("not an MVLift run folder (no config.yaml): train its prior first (`lfm mvlift prior`)", run)
     try:
-        return MVLiftConfig.from_dict(yaml.safe_load(path.read_text()))
+        return MVLiftConfig.from_dict(yaml.safe_load(read_text(path)))
     except yaml.YAMLError:
         raise LfmError("config.yaml is not valid YAML", run) from None
 

@@ -34,7 +34,7 @@ import yaml
 
 from ..data.build import Plan, Planned, Progress, source
 from ..errors import LfmError
-from ..files import atomic_path, find_files, read_json
+from ..files import atomic_path, find_files, read_json, read_text
 from ..geometry.cameras import Camera
 from ..geometry.kinematics import bone_offsets, refine_bone_lengths
 from ..rigs import Rig, RigError, get_rig, shipped_rigs
@@ -83,9 +83,7 @@ def load_markers(path: str | Path) -> MarkerSet:
     """A marker YAML file, validated: every rig joint needs a non-empty group of non-negative vertex indices."""
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise LfmError("no such file", path) from None
+        doc = yaml.safe_load(read_text(path))
     except yaml.YAMLError:
         raise LfmError("malformed YAML", path) from None
     if not isinstance(doc, dict) or not {"character", "rig", "markers"} <= set(doc):

@@ -12,14 +12,15 @@ import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
 from ..data.build import Plan, Planned, source
-from ..errors import LfmError
-from ..files import find_files
+from ..errors import LfmError, printable
+from ..files import find_files, read_text
 from ..rigs import Rig, match_rig
 from ..sequence import Sequence
 
@@ -46,10 +47,7 @@ class BvhMotion:
 def parse_bvh(path: Path, frames: int | None = None) -> BvhMotion:
     """Read a BVH file (only its first ``frames`` motion rows when given); a broken hierarchy or motion block is an
     LfmError naming the file and line."""
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError as e:
-        raise LfmError(f"cannot read ({e.strerror})", path) from None
+    lines = read_text(path).splitlines()
     m = BvhMotion()
     stack: list[int] = []
     pending: int | None = None  # the joint whose "{" comes next
@@ -90,10 +88,15 @@ def parse_bvh(path: Path, frames: int | None = None) -> BvhMotion:
                 raise fail("unbalanced '}'")
             stack.pop()
         elif key == "OFFSET":
+            if not stack:
+                raise fail("OFFSET outside a joint")
             try:
-                m.offsets[stack[-1]] = np.array([float(x) for x in tok[1:4]])
-            except (ValueError, IndexError):
-                raise fail("OFFSET needs three numbers") from None
+                offset = np.array([float(x) for x in tok[1:4]])
+            except ValueError:
+                offset = np.zeros(0)
+            if offset.shape != (3,) or not np.isfinite(offset).all():
+                raise fail(f"OFFSET needs three finite numbers, not {' '.join(tok[1:4])!r}")
+            m.offsets[stack[-1]] = offset
         elif key == "CHANNELS":
             if not stack:
                 raise fail("CHANNELS outside a joint")
@@ -102,8 +105,13 @@ def parse_bvh(path: Path, frames: int | None = None) -> BvhMotion:
             except (ValueError, IndexError):
                 raise fail("CHANNELS needs a count") from None
             names = tok[2:]
+            joint = m.names[stack[-1]]
             if len(names) != n or any(c not in AXES and c not in POSITIONS for c in names):
-                raise fail(f"CHANNELS lists {names}, expected {n} of X/Y/Z position/rotation")
+                raise fail(f"joint {joint!r}: CHANNELS lists {names}, expected {n} of X/Y/Z position/rotation")
+            # Euler angles need three distinct axes (or none: a joint that only moves)
+            rotations = [c for c in names if c in AXES]
+            if len(set(names)) < len(names) or len(rotations) not in (0, 3):
+                raise fail(f"joint {joint!r}: CHANNELS {' '.join(names)}; give each of X, Y, Z rotation once")
             m.channels[stack[-1]] = names
         elif key == "MOTION":
             if stack or pending is not None:
@@ -118,7 +126,9 @@ def parse_bvh(path: Path, frames: int | None = None) -> BvhMotion:
     try:
         count = int(lines[i + 1].split(":")[1])
         m.frame_time = float(lines[i + 2].split(":")[1])
-        rows = [ln.split() for ln in lines[i + 3 : None if frames is None else i + 3 + frames] if ln.strip()]
+        first = i + 3  # the line index of the first motion row
+        numbered = list(islice(((k, ln.split()) for k, ln in enumerate(lines[first:], first) if ln.strip()), frames))
+        rows = [r for _, r in numbered]
         m.values = np.array(rows, dtype=float) if rows else np.zeros((0, 0))
     except (IndexError, ValueError):
         raise LfmError(
@@ -128,8 +138,18 @@ def parse_bvh(path: Path, frames: int | None = None) -> BvhMotion:
     need = count if frames is None else min(count, frames)
     if count < 1 or m.values.shape != (need, total):
         raise LfmError(f"MOTION has {m.values.shape} values, the header and hierarchy need ({need}, {total})", path)
-    if not m.frame_time > 0:
-        raise LfmError("Frame Time must be positive", path)
+    if not 0 < m.frame_time < math.inf:
+        raise LfmError("Frame Time must be a positive number", path)
+    bad = np.argwhere(~np.isfinite(m.values))
+    if len(bad):
+        row, col = bad[0]
+        owners = [(j, c) for j, ch in enumerate(m.channels) for c in ch]  # the joint and channel of each column
+        joint, channel = owners[col]
+        raise LfmError(
+            f"line {numbered[row][0] + 1}: joint {m.names[joint]!r} {channel} is {rows[row][col]!r}, "
+            "not a finite number",
+            path,
+        )
     return m
 
 
@@ -219,7 +239,7 @@ def plan(
     """One sequence per BVH file; without ``scale`` each file's unit is guessed (`guess_scale`) and noted."""
     planned, notes = [], []
     for path, root in find_files(paths, ".bvh"):
-        name = path.relative_to(root).with_suffix("").as_posix()
+        name = printable(path.relative_to(root).with_suffix("").as_posix())
         file_scale = scale
         if file_scale is None:
             file_scale, note = guess_scale(parse_bvh(path, frames=1), path, category)
@@ -235,7 +255,7 @@ def plan(
                 fps=float(fps or m.fps),
                 up_axis="y",
                 units="m",
-                source=f"BVH file {path.name}",
+                source=f"BVH file {printable(path.name)}",
             )
 
         planned.append(Planned(name, category, load))

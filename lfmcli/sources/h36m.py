@@ -15,6 +15,7 @@ camera is calibrated from its own 133 pairs.
 
 from __future__ import annotations
 
+import pickle
 import zipfile
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ FPS = 50.0
 
 def _load_pickled(path: Path, key: str):
     # VideoPose3D stores nested dicts as pickled object arrays: only load files you trust
+    if path.is_file() and not zipfile.is_zipfile(path):  # np.load would unpickle any other file whole
+        raise LfmError("not an .npz file (a zip archive of arrays)", path)
     try:
         with np.load(path, allow_pickle=True) as z:
             if key not in z.files:
@@ -45,7 +48,7 @@ def _load_pickled(path: Path, key: str):
             return z[key].item(), (z["metadata"].item() if "metadata" in z.files else {})
     except FileNotFoundError:
         raise LfmError("no such file", path) from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, pickle.UnpicklingError) as e:
         raise LfmError(f"not a readable .npz file ({e})", path) from None
 
 

@@ -88,7 +88,7 @@ def test_deeplabcut_csv_with_three_index_columns(real_files):
 def test_a_binary_csv_is_one_line(cli, tmp_path):
     (tmp_path / "noise.csv").write_bytes(bytes(range(256)) * 4)
     r = cli("lift", tmp_path / "noise.csv", "-o", tmp_path / "out.h5")
-    assert r.exit_code == 1 and "noise.csv: not a UTF-8 text CSV file" in r.stderr
+    assert r.exit_code == 1 and "noise.csv: not UTF-8 text (byte 0x80 at offset 128)" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out.h5").exists()
 

@@ -69,6 +69,19 @@ def test_forward_kinematics_matches_hand_computation(tmp_path):
         ),
         (lambda s: s.replace("HIERARCHY", "HIERARCHIE"), "not a BVH"),
     ],
+        # rotations are three distinct axes: anything else is no Euler angle sequence
+        (lambda s: s.replace("3 Zrotation Xrotation Yrotation", "3 Xrotation Xrotation Zrotation", 1), "'knee'.*once"),
+        (lambda s: s.replace("3 Zrotation Xrotation Yrotation", "2 Zrotation Xrotation", 1), "'knee'.*once"),
+        (lambda s: s.replace("3 Yrotation Xrotation Zrotation", "3 Yrotation Xrotation Yposition", 1), "'chest'.*once"),
+        (lambda s: s.replace("6 Xposition", "6 Yposition", 1), "'hips'.*once"),
+        (lambda s: s.replace("3 Zrotation Xrotation Yrotation", "3 Zrotation Xrotation Yrot", 1), "'knee': CHANNELS"),
+        (lambda s: s.replace("OFFSET 0 -2 0", "OFFSET 0 nan 0"), "line 8: OFFSET needs three finite numbers"),
+        (lambda s: s.replace("OFFSET 0 -2 0", "OFFSET 0 -2"), "line 8: OFFSET needs three finite numbers"),
+        (lambda s: s.replace("Frame Time: 0.1", "Frame Time: inf"), "Frame Time must be a positive number"),
+        # motion values are finite numbers: the line and the joint's channel are named
+        (lambda s: s[: s.rindex(" 0")] + " nan\n", "line 26: joint 'chest' Zrotation is 'nan', not a finite"),
+        (lambda s: s.replace("\n0 ", "\ninf ", 1), "line 24: joint 'hips' Xposition is 'inf'"),
+        (lambda s: s[: s.rindex("0 0 0")] + "0 1e400 0\n", "line 26: joint 'chest' Xrotation is '1e400'"),
 )
 def test_broken_files_are_clear_errors(tmp_path, mutate, message):
     path = tmp_path / "b.bvh"
