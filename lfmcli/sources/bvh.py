@@ -1,9 +1,9 @@
 """BVH motion capture (any skeleton) through forward kinematics.
 
 The rig comes from the hierarchy (end sites optional). BVH has no units: ``scale`` gives metres per file unit;
-by default CMU skeletons (recognised by their LHipJoint/RHipJoint joints) use the CMU unit (0.056444 m) and
-other files are taken to be in metres. ``fps`` resamples the motion (rotations by slerp, root position linearly),
-so bones keep their lengths exactly.
+by default it is guessed from the size of the body it gives (`guess_scale`): the CMU unit (0.056444 m) first for
+CMU skeletons (recognised by their LHipJoint/RHipJoint joints), then metres, centimetres and so on. ``fps``
+resamples the motion (rotations by slerp, root position linearly), so bones keep their lengths exactly.
 """
 
 from __future__ import annotations
@@ -217,18 +217,25 @@ HUMAN_SIZE = (0.9, 2.4)  # metres from the lowest to the highest joint of a pers
 
 
 def guess_scale(m: BvhMotion, path: Path, category: str = "human") -> tuple[float, str]:
-    """Metres per file unit, and a note that says how it was chosen: CMU units for CMU joint names; for a human,
-    the unit that gives a human size; else metres, with a warning."""
-    if {"LHipJoint", "RHipJoint"} <= set(m.names):
-        return CMU_UNIT, f"{path}: CMU length units (CMU joint names)"
+    """Metres per file unit, and a note that says how it was chosen: for a human, the unit that gives a human size,
+    CMU's first for CMU joint names (files retargeted from CMU keep the names but not always the unit: the size
+    decides, and the note says so); else metres, with a warning."""
     first = bvh_positions(dataclasses.replace(m, values=m.values[:1]))
     size = float((np.nanmax(first[0], 0) - np.nanmin(first[0], 0)).max())
+    where = printable(path)
+    if {"LHipJoint", "RHipJoint"} <= set(m.names):
+        cmu = size * CMU_UNIT
+        if HUMAN_SIZE[0] <= cmu <= HUMAN_SIZE[1]:
+            return CMU_UNIT, f"{where}: CMU length units (CMU joint names; its joints span {cmu:.2f} m)"
+        where += f": CMU joint names, but in CMU units its joints would span {cmu:.3g} m;"
+        category = "human"
     if category == "human":
         for unit, scale in UNITS:
             if HUMAN_SIZE[0] <= size * scale <= HUMAN_SIZE[1]:
-                return scale, f"{path}: units taken as {unit} (its joints span {size * scale:.2f} m); --scale overrides"
+                note = f"units taken as {unit} (its joints span {size * scale:.2f} m); --scale overrides"
+                return scale, f"{where}: {note}"
     return 1.0, (
-        f"{path}: warning: units taken as metres, so the {category} is {size:.3g} m across; give --scale "
+        f"{where}: warning: units taken as metres, so the {category} is {size:.3g} m across; give --scale "
         "(metres per file unit) if that is wrong"
     )
 

@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -68,7 +69,6 @@ def test_forward_kinematics_matches_hand_computation(tmp_path):
             "CHANNELS",
         ),
         (lambda s: s.replace("HIERARCHY", "HIERARCHIE"), "not a BVH"),
-    ],
         # rotations are three distinct axes: anything else is no Euler angle sequence
         (lambda s: s.replace("3 Zrotation Xrotation Yrotation", "3 Xrotation Xrotation Zrotation", 1), "'knee'.*once"),
         (lambda s: s.replace("3 Zrotation Xrotation Yrotation", "2 Zrotation Xrotation", 1), "'knee'.*once"),
@@ -82,6 +82,7 @@ def test_forward_kinematics_matches_hand_computation(tmp_path):
         (lambda s: s[: s.rindex(" 0")] + " nan\n", "line 26: joint 'chest' Zrotation is 'nan', not a finite"),
         (lambda s: s.replace("\n0 ", "\ninf ", 1), "line 24: joint 'hips' Xposition is 'inf'"),
         (lambda s: s[: s.rindex("0 0 0")] + "0 1e400 0\n", "line 26: joint 'chest' Xrotation is '1e400'"),
+    ],
 )
 def test_broken_files_are_clear_errors(tmp_path, mutate, message):
     path = tmp_path / "b.bvh"
@@ -90,6 +91,31 @@ def test_broken_files_are_clear_errors(tmp_path, mutate, message):
     with pytest.raises(LfmError, match=message) as e:
         parse_bvh(path)
     assert "b.bvh" in str(e.value)
+
+
+def test_cmu_names_in_metres_are_taken_as_metres(tmp_path, shared_data):
+    """Motion retargeted from CMU (PFNN's files) keeps CMU's joint names but is in metres: the size of the body
+    decides the unit, and the note says that the names were overruled."""
+    from lfmcli.sources.bvh import CMU_UNIT, plan
+
+    cmu = shared_data / "bvh_cmu" / "cmu_131_01.bvh"
+    frames = 4
+    m = parse_bvh(cmu, frames=frames)
+    moves = [k for k, c in enumerate(c for ch in m.channels for c in ch) if c.endswith("position")]
+    m.values[:, moves] *= CMU_UNIT
+    head = cmu.read_text().split("MOTION")[0]
+    head = re.sub(
+        r"OFFSET(.*)", lambda g: "OFFSET " + " ".join(f"{float(x) * CMU_UNIT:.7f}" for x in g[1].split()), head
+    )
+    rows = "\n".join(" ".join(f"{v:.7f}" for v in row) for row in m.values)
+    metres = tmp_path / "retargeted.bvh"
+    metres.write_text(f"{head}MOTION\nFrames: {frames}\nFrame Time: {m.frame_time}\n{rows}\n")
+    built = plan([metres])
+    assert "CMU joint names, but" in built.notes[0] and "units taken as metres" in built.notes[0]
+    people = [p.load().points3d for p in (*built.sequences, *plan([cmu]).sequences)]
+    np.testing.assert_allclose(people[0], people[1][:frames], atol=1e-4)  # the CMU file, in metres
+    span = np.nanmax(people[0][0], 0) - np.nanmin(people[0][0], 0)
+    assert 0.9 < span.max() < 2.4
 
 
 def test_cmu_bvh_import_matches_the_cmu_npz_scale(cli, tmp_path, shared_data):
