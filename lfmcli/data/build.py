@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import LfmError
+from ..errors import LfmError, printable
 from ..geometry.cameras import random_orbit_camera
 from ..sequence import SPLITS, Sequence, View
 from .format import DatasetFile, DatasetWriter
@@ -146,7 +146,8 @@ def write_dataset(
     """Load each planned sequence, give it its split and (if it has no real views) ``views`` random cameras
     (``camera``: options of ``random_views``), and write them all to ``out`` atomically. With ``skip_bad`` a sequence
     whose source is bad is left out and listed under "skipped" in the returned summary (``DatasetFile.info``).
-    Joints left at one world point while the object moves away (``Sequence.world_anchors``) are stored as absent, with a note."""
+    Joints left at one world point while the object moves away (``Sequence.world_anchors``) are stored as absent,
+    with a note."""
     if not planned:
         raise LfmError("no sequences to write")
     if views < 1:
@@ -154,7 +155,9 @@ def write_dataset(
     free = [i for i, p in enumerate(planned) if p.split is None]
     splits = [p.split for p in planned]
     for i, split in zip(
-        free, assign_splits([planned[i].name for i in free], [planned[i].category for i in free], ratios), strict=True
+        free,
+        assign_splits([printable(planned[i].name) for i in free], [planned[i].category for i in free], ratios),
+        strict=True,
     ):
         splits[i] = split
     skipped: list[tuple[str, str]] = []
@@ -169,6 +172,7 @@ def write_dataset(
                 skipped.append((p.name, str(e)))
                 seq = None
             if seq is not None:
+                seq.name = printable(seq.name)  # a file name's bytes that are not UTF-8 as \xNN: storable
                 seq.split = split
                 anchors = seq.world_anchors()
                 if len(anchors):  # hiding copies the arrays: only where there is something to hide

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -190,3 +192,13 @@ def test_a_still_joint_whose_bones_hold_their_length_is_kept(tmp_path, write_int
     assert info["notes"] == []
     with DatasetFile(tmp_path / "o.h5") as f:
         assert np.isfinite(f.sequence(0).points3d).all()
+
+
+def test_a_file_name_that_is_not_utf8_is_stored_printable(tmp_path, rng, write_interchange):
+    import os
+
+    path = Path(os.fsdecode(bytes(tmp_path) + b"/walk\xff.npz"))
+    write_interchange(path, rng.normal(size=(5, 3, 3)), ["a", "b", "c"], [-1, 0, 1])
+    write_dataset(tmp_path / "o.h5", npz.plan([tmp_path]))
+    with DatasetFile(tmp_path / "o.h5") as f:
+        assert list(f.sequences["name"]) == ["walk\\xff"]
