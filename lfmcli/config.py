@@ -142,6 +142,7 @@ class DataConfig:
     window: int = DEFAULT_WINDOW  # frames per training window (space-time model)
     occlusion: float = 0.1  # ratio of visible 2D points hidden at random
     balance_categories: bool = True  # equal sampling weight per category
+    category_weights: dict[str, float] = field(default_factory=dict)  # with balance: a category's share, x this
     rotate_2d: float = 0.0  # random in-plane rotation of the 2D, +-degrees
     scale_2d: float = 0.0  # random scaling of the 2D, 1 +- this
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -374,6 +375,9 @@ def _coerce(value, kind, key: str):
     if typing.get_origin(kind) is list and isinstance(value, list | tuple):
         (item,) = typing.get_args(kind)
         return [str(v) if item is str else _coerce(v, item, key) for v in value]
+    if typing.get_origin(kind) is dict and isinstance(value, dict):
+        _, item = typing.get_args(kind)
+        return {str(k): _coerce(v, item, f"{key}.{k}") for k, v in value.items()}
     names = {int: "an integer", float: "a number", bool: "true or false", str: "a text"}
-    wanted = names.get(kind, "a list")
+    wanted = names.get(kind, "a mapping" if typing.get_origin(kind) is dict else "a list")
     raise LfmError(f"config key {key!r} takes {wanted}, not {value!r}")

@@ -43,11 +43,12 @@ def make_train_batch(bank: SampleBank, d: DataConfig, size: int, temporal: bool,
     """One augmented training batch of ``size`` frames (or windows of ``d.window`` frames)."""
     if temporal:
         views = bank.window_views()
-        chosen = rng.choice(views, size, p=bank.view_weights(views, d.balance_categories))
+        chosen = rng.choice(views, size, p=bank.view_weights(views, d.balance_categories, d.category_weights))
         starts = (rng.random(size) * np.maximum(bank.view_length[chosen] - d.window + 1, 1)).astype(int)
         batch = bank.windows(chosen, starts, d.window)
     else:
-        batch = bank.frames(rng.choice(bank.num_samples, size, p=bank.sample_weights(d.balance_categories)))
+        weights = bank.sample_weights(d.balance_categories, d.category_weights)
+        batch = bank.frames(rng.choice(bank.num_samples, size, p=weights))
     batch = augment(batch, d.augment, rng)
     batch = occlude(batch, d.occlusion, rng)
     return rotate_scale_2d(batch, d.rotate_2d, d.scale_2d, rng)

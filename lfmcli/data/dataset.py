@@ -142,7 +142,7 @@ class SampleBank:
             g = groups[name]
             g.points2d, g.visible, g.target = (np.concatenate([c[k] for c in chunks]) for k in range(3))
         self.groups = groups
-        self._sample_weights: dict[bool, np.ndarray] = {}
+        self._sample_weights: dict[tuple, np.ndarray] = {}
         self.group_names = sorted(groups)
         self.categories = sorted({c for *_, c, _ in views})
         self.max_joints = max(g.rig.num_joints for g in groups.values())
@@ -171,24 +171,31 @@ class SampleBank:
         counts = np.bincount(self.view_category[self.sample_view], minlength=len(self.categories))
         return {c: int(n) for c, n in zip(self.categories, counts, strict=True)}
 
-    def sample_weights(self, balance: bool) -> np.ndarray:
-        """Sampling probabilities per frame sample: uniform, or equal total weight per category."""
-        if balance not in self._sample_weights:  # asked for every batch: made once
+    def _category_shares(self, weights: dict[str, float] | None) -> np.ndarray:
+        """Each category's share of the batches when balanced: 1, or as ``weights`` says."""
+        weights = weights or {}
+        return np.array([float(weights.get(c, 1.0)) for c in self.categories])
+
+    def sample_weights(self, balance: bool, weights: dict[str, float] | None = None) -> np.ndarray:
+        """Sampling probabilities per frame sample: uniform, or equal total weight per category (times ``weights``,
+        a category's share relative to the others)."""
+        key = (balance, tuple(sorted((weights or {}).items())))
+        if key not in self._sample_weights:  # asked for every batch: made once
             cat = self.view_category[self.sample_view]
-            w = 1.0 / np.bincount(cat)[cat] if balance else np.ones(len(cat))
-            self._sample_weights[balance] = w / w.sum()
-        return self._sample_weights[balance]
+            w = self._category_shares(weights)[cat] / np.bincount(cat)[cat] if balance else np.ones(len(cat))
+            self._sample_weights[key] = w / w.sum()
+        return self._sample_weights[key]
 
     def window_views(self) -> np.ndarray:
         """Views of time series (fps > 0): the ones windows are cut from."""
         return np.flatnonzero(self.view_fps > 0)
 
-    def view_weights(self, views: np.ndarray, balance: bool) -> np.ndarray:
+    def view_weights(self, views: np.ndarray, balance: bool, weights: dict[str, float] | None = None) -> np.ndarray:
         w = self.view_length[views].astype(float)
         if balance:
             cat = self.view_category[views]
             totals = np.bincount(cat, weights=w)
-            w = w / totals[cat]
+            w = w * self._category_shares(weights)[cat] / totals[cat]
         return w / w.sum()
 
     def _empty(self, B: int, J: int, T: int | None):

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 from test_augment import batch  # tests/data is on the path (pytest rootdir mode)
 
@@ -49,3 +50,22 @@ def test_a_batch_of_one_rig_stays_whole(rng):
     (only,) = b.by_size()
     assert len(only) == 5 and only.exists.shape[1] == 7
     np.testing.assert_array_equal(np.sort(only.target[:, 0, 0].numpy()), np.sort(b.target[:, 0, 0].numpy()))
+
+
+def test_category_weights_scale_a_categorys_share_of_balanced_batches(tmp_path, rng, write_interchange):
+    from lfmcli.data.build import write_dataset
+    from lfmcli.data.dataset import SampleBank
+    from lfmcli.sources import npz
+
+    write_interchange(tmp_path / "a.npz", rng.normal(size=(30, 3, 3)), ["a", "b", "c"], [-1, 0, 1], category="cat")
+    write_interchange(tmp_path / "b.npz", rng.normal(size=(10, 3, 3)), ["a", "b", "c"], [-1, 0, 1], category="dog")
+    write_dataset(tmp_path / "o.h5", npz.plan([tmp_path]), ratios=(1.0, 0.0, 0.0))
+    bank = SampleBank([tmp_path / "o.h5"], None)
+    dog = np.array(bank.categories)[bank.view_category[bank.sample_view]] == "dog"
+    assert bank.sample_weights(True)[dog].sum() == pytest.approx(0.5)
+    assert bank.sample_weights(True, {"dog": 3.0})[dog].sum() == pytest.approx(0.75)
+    assert bank.sample_weights(False)[dog].sum() == pytest.approx(0.25)
+    views = np.arange(len(bank.view_length))
+    assert bank.view_weights(views, True, {"dog": 3.0})[
+        np.array(bank.categories)[bank.view_category] == "dog"
+    ].sum() == pytest.approx(0.75)
