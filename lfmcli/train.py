@@ -342,8 +342,7 @@ class Trainer:
         path = self.run / "trainer.pt"
         if not path.exists():
             raise LfmError("nothing to resume: no trainer.pt (start without --resume)", self.run)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+        with resume_state(path, self.run, "start a new run, or --init from its best.safetensors") as state:
             self._check_model(state["model_config"])
             self.model.load_state_dict(state["model"])
             self.opt.load_state_dict(state["optimizer"])
@@ -352,14 +351,6 @@ class Trainer:
             self.epoch, self.step, self.best, self.bad_epochs = (state[k] for k in keys)
             self.rng.bit_generator.state = state["rng"]
             torch.set_rng_state(state["torch_rng"])
-        except LfmError:
-            raise
-        except pickle.UnpicklingError:  # weights_only refuses any object whose loading could run code
-            reason = "holds objects other than tensors and numbers, which could run code when loaded; refused"
-            raise LfmError(f"cannot resume: trainer.pt {reason}", self.run) from None
-        except Exception as e:  # a truncated or foreign file fails in many ways
-            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise LfmError(f"cannot resume: trainer.pt is damaged ({reason})", self.run) from None
         # a run killed after logging an epoch but before saving it logged an epoch that is trained again now
         log = self.run / "metrics.jsonl"
         if log.exists():
@@ -397,6 +388,29 @@ class Trainer:
     def _log(self, row: dict) -> None:
         with open(self.run / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
+
+
+@contextlib.contextmanager
+def resume_state(path: Path, run: Path, older: str) -> Iterator[dict]:
+    """The resume state saved at ``path`` (`lfm train`'s trainer.pt, an MVLift stage's state file), loaded with
+    weights_only, which refuses any object whose loading could run code; whatever goes wrong reading or applying it
+    in the block is one line naming ``run``. ``older``: what to do with a state from an lfm that kept no weights in
+    it, which cannot resume."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict):
+            raise ValueError(f"holds a {type(state).__name__}, not a saved state")
+        if "model" not in state:
+            raise LfmError(f"cannot resume: {path.name} is from an older lfm and cannot be resumed; {older}", run)
+        yield state
+    except LfmError:
+        raise
+    except pickle.UnpicklingError:
+        reason = "holds objects other than tensors and numbers, which could run code when loaded; refused"
+        raise LfmError(f"cannot resume: {path.name} {reason}", run) from None
+    except Exception as e:  # a truncated or foreign file fails in many ways
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise LfmError(f"cannot resume: {path.name} is damaged ({reason})", run) from None
 
 
 def _exists_like(batch: Batch) -> torch.Tensor:

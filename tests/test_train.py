@@ -132,7 +132,7 @@ class _RunsCode:
         return os.makedirs, (self.path,)
 
 
-def test_resume_refuses_a_trainer_state_that_could_run_code(zoo, tmp_path):
+def test_resume_refuses_a_trainer_state_that_could_run_code_or_is_from_an_older_lfm(zoo, tmp_path):
     cfg = RunConfig.resolve("lfm", "tiny", None, FAST + ["training.epochs=1"], [zoo])
     Trainer(cfg, tmp_path / "run").fit()
     state = torch.load(tmp_path / "run" / "trainer.pt", weights_only=True)
@@ -143,6 +143,10 @@ def test_resume_refuses_a_trainer_state_that_could_run_code(zoo, tmp_path):
     assert not ran.exists()
     assert "cannot resume: trainer.pt holds objects other than tensors and numbers" in str(e.value)
     assert "\n" not in str(e.value)
+    older = {k: v for k, v in state.items() if k not in ("model", "model_config")}  # its weights were apart
+    torch.save(older, tmp_path / "run" / "trainer.pt")
+    with pytest.raises(LfmError, match="trainer.pt is from an older lfm and cannot be resumed; start a new run, or"):
+        Trainer(cfg, tmp_path / "run", resume=True)
 
 
 def test_resume_refuses_a_config_that_no_longer_describes_the_saved_model(cli, zoo, tmp_path):

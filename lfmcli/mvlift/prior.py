@@ -6,7 +6,7 @@ motions whose points lie on given lines, which is what a second view of the same
 clips is trained without lines, so the prior also generates freely.
 
 The run folder holds ``config.yaml``, ``metrics.jsonl``, ``prior.safetensors`` (the weights with the config in
-their metadata) and ``prior_state.pt`` (optimizer, step and random states, so ``--resume`` continues).
+their metadata) and ``prior.state.pt`` (all ``--resume`` needs: weights, optimizer, step and random states).
 """
 
 from __future__ import annotations

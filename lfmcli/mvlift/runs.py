@@ -1,4 +1,5 @@
-"""The run folder of an MVLift stage: its config, a metrics log, the stage's weights and the state to resume from.
+"""The run folder of an MVLift stage: its config, a metrics log, the stage's weights and the state to resume from
+(all a resume needs, weights included, in one file written last and loaded as `lfm train` loads its trainer.pt).
 One stage trains in one folder at a time (the run-folder lock `lfm train` holds too)."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..devices import resolve_device
 from ..errors import LfmError
 from ..files import atomic_path, read_text, run_lock
 from ..schedule import CosineSchedule
+from ..train import resume_state
 from .config import DiffusionTraining, MVLiftConfig
 from .diffusion import Conditions, MotionDenoiser, denoising_loss
 
@@ -44,10 +46,12 @@ def load_denoiser(path: str | Path, stage: str, device: str = "cpu") -> tuple[Mo
             raise ValueError(f"it holds {meta.get('stage') or 'no MVLift model'!r}, not the {stage} model")
         cfg = MVLiftConfig.from_dict(json.loads(meta["mvlift"]))
         info = json.loads(meta.get("info", "{}"))
+        if not isinstance(info, dict):
+            raise ValueError("its info metadata is not a JSON object")
         m = cfg.model
         model = MotionDenoiser(m.dim, m.heads, m.layers, m.mlp_ratio, views=int(info.get("views", 1)))
         model.load_state_dict(load_file(str(path), device="cpu"))
-    except (SafetensorError, KeyError, ValueError, RuntimeError, OSError, LfmError) as e:
+    except (SafetensorError, KeyError, ValueError, TypeError, RuntimeError, OSError, LfmError) as e:
         raise LfmError(f"not an MVLift {stage} checkpoint ({str(e).splitlines()[0]})", path) from None
     return model.to(device).eval(), cfg, info
 
@@ -82,7 +86,10 @@ class RunFolder:
 
     def save(self, model, opt, rng: np.random.Generator, state: dict, row: dict, info: dict) -> None:
         save_denoiser(self.run / self.weights, model, self.cfg, Path(self.weights).stem, info)
+        # written last and all that resume reads: a run stopped before this resumes from its previous save, weights
+        # and all; only tensors, numbers, strings and containers, which resume loads with weights_only
         payload = {
+            "model": model.state_dict(),
             "optimizer": opt.state_dict(),
             "state": state,
             "rng": rng.bit_generator.state,
@@ -94,19 +101,13 @@ class RunFolder:
             f.write(json.dumps(row) + "\n")
 
     def restore(self, model, opt, rng: np.random.Generator) -> dict:
-        try:
-            saved, _, _ = load_denoiser(self.run / self.weights, Path(self.weights).stem)
-            model.load_state_dict(saved.state_dict())
-            payload = torch.load(self.state_file, weights_only=False)
+        older = "delete it and train this stage again without --resume"
+        with resume_state(self.state_file, self.run, older) as payload:
+            model.load_state_dict(payload["model"])
             opt.load_state_dict(payload["optimizer"])
             rng.bit_generator.state = payload["rng"]
             torch.set_rng_state(payload["torch_rng"])
             return dict(payload["state"])
-        except LfmError:
-            raise
-        except Exception as e:  # a truncated or foreign file fails in many ways
-            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise LfmError(f"cannot resume: {self.state_file.name} is damaged ({reason})", self.run) from None
 
     def close(self) -> None:
         self._lock.close()

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -6,7 +8,7 @@ from lfmcli.data.format import DatasetFile
 from lfmcli.errors import LfmError
 from lfmcli.mvlift.diffusion import Conditions, MotionDenoiser, add_noise, denoising_loss, sample
 from lfmcli.mvlift.prior import PRIOR, ClipSource, train_prior
-from lfmcli.mvlift.runs import load_denoiser
+from lfmcli.mvlift.runs import load_denoiser, save_denoiser
 
 
 def conditions(B, T, J, lines=True, rng=None):
@@ -159,6 +161,71 @@ def test_the_prior_is_deterministic_under_its_seed_and_resumes_exactly(motion_h5
     assert all(torch.allclose(a[k], c[k]) for k in a)
     with pytest.raises(LfmError, match="already holds"):
         train_prior(tiny_config([motion_h5]), tmp_path / "a")
+
+
+class _Stopped(Exception):
+    """The process dying at a chosen moment."""
+
+
+def test_a_prior_stopped_between_its_weights_and_its_state_resumes_from_its_last_whole_save(
+    motion_h5, tmp_path, tiny_config, monkeypatch
+):
+    from safetensors.torch import load_file
+
+    from lfmcli.mvlift import runs
+
+    train_prior(tiny_config([motion_h5]), tmp_path / "straight")
+
+    def save_then_die(path, model, cfg, stage, info):  # step 6's weights are written, its state never is
+        save_denoiser(path, model, cfg, stage, info)
+        if info["step"] == 6:
+            raise _Stopped
+
+    monkeypatch.setattr(runs, "save_denoiser", save_then_die)
+    with pytest.raises(_Stopped):
+        train_prior(tiny_config([motion_h5]), tmp_path / "run")
+    monkeypatch.undo()
+    assert load_denoiser(tmp_path / "run" / PRIOR, "prior")[2]["step"] == 6
+    train_prior(tiny_config([motion_h5]), tmp_path / "run", resume=True)  # steps 4 to 6 again, from step 3's save
+    a, b = (load_file(str(tmp_path / r / PRIOR)) for r in ("straight", "run"))
+    assert all(torch.allclose(a[k], b[k]) for k in a)
+    assert len((tmp_path / "run" / "prior.jsonl").read_text().splitlines()) == 2
+
+
+class _RunsCode:
+    """An object whose unpickling creates a folder: what a planted state file could do."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return os.makedirs, (self.path,)
+
+
+def test_resume_refuses_a_state_that_could_run_code_or_is_from_an_older_lfm(motion_h5, tmp_path, tiny_config):
+    cfg, run = tiny_config([motion_h5]), tmp_path / "run"
+    train_prior(cfg, run)
+    state_file = run / "prior.state.pt"
+    payload = torch.load(state_file, weights_only=True)
+    ran = tmp_path / "ran"
+    torch.save({**payload, "planted": _RunsCode(ran)}, state_file)
+    with pytest.raises(LfmError) as e:
+        train_prior(cfg, run, resume=True)
+    assert not ran.exists()
+    assert "cannot resume: prior.state.pt holds objects other than tensors and numbers" in str(e.value)
+    assert "\n" not in str(e.value)
+    torch.save({k: v for k, v in payload.items() if k != "model"}, state_file)  # as lfm saved it before
+    with pytest.raises(LfmError, match="prior.state.pt is from an older lfm and cannot be resumed; delete it"):
+        train_prior(cfg, run, resume=True)
+
+
+@pytest.mark.parametrize("info", [[1, 2], "text", {"views": [2]}])
+def test_a_checkpoint_whose_info_is_not_a_json_object_is_one_error_naming_it(tmp_path, tiny_config, info):
+    path = tmp_path / PRIOR
+    save_denoiser(path, MotionDenoiser(dim=16, heads=2, layers=1), tiny_config(["data.h5"]), "prior", info)
+    with pytest.raises(LfmError, match="not an MVLift prior checkpoint") as e:
+        load_denoiser(path, "prior")
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
 
 
 def test_clips_are_normalised_and_lines_pass_through_their_points(motion_h5, tiny_config):
