@@ -20,10 +20,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     if path.is_dir():
         raise LfmError("is a folder, expected a file name", path)
+    if path.exists() and not path.is_file():  # the rename would replace a device or pipe (/dev/null, as root)
+        raise LfmError("is not a regular file (a device or a pipe); choose a file name", path)
     if not path.parent.exists():
         raise LfmError(f"folder {str(path.parent)!r} does not exist", path)
     _remove_stale_parts(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part", dir=path.parent)
+    except OSError as e:  # a file where the folder should be, a read-only or virtual file system (/proc)
+        raise LfmError(f"cannot write in folder {str(path.parent)!r} ({e.strerror})", path) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -74,6 +79,19 @@ def check_not_input(output: str | Path, inputs: Iterable[str | Path], into_folde
         same = target.exists() and given.exists() and target.samefile(given)  # a hard link too
         if target == given or inside or same:
             raise LfmError("would overwrite the input; choose another --output name", output)
+
+
+def check_writable_folder(folder: str | Path) -> None:
+    """Refuse a folder to write in (made if missing) where nothing can be written: a file in its place or above it,
+    or a place that takes no writes (/proc, a read-only file system)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise LfmError("is a file, expected a folder", folder)
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    try:
+        tempfile.TemporaryDirectory(dir=existing).cleanup()
+    except OSError as e:
+        raise LfmError(f"cannot write in folder {str(existing)!r} ({e.strerror})", folder) from None
 
 
 def find_files(paths: Iterable[str | Path], suffix: str) -> list[tuple[Path, Path]]:

@@ -139,6 +139,7 @@ def lift_file(
     default, `Reader.min_confidence`); ``fps`` gives the frame
     rate where the input does not (or overrides it)."""
     input, output = Path(input), Path(output)
+    also = list(dict.fromkeys(also))  # a format asked for twice is written once
     for f in also:
         if f not in WRITERS or f == "h5":
             raise LfmError(f"--also {f!r}: choose {', '.join(w for w in WRITERS if w != 'h5')}")

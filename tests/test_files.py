@@ -1,10 +1,13 @@
+import os
+import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from lfmcli.errors import LfmError
-from lfmcli.files import atomic_path, check_not_input
+from lfmcli.files import atomic_path, check_not_input, check_writable_folder
 
 
 def test_an_atomic_write_is_all_or_nothing(tmp_path):
@@ -42,3 +45,29 @@ def test_outputs_that_are_inputs_are_refused_by_path_and_by_inode(tmp_path):
         with pytest.raises(LfmError, match="would overwrite the input"):
             check_not_input(output, [source])
     check_not_input(tmp_path / "out.h5", [source])
+
+
+def test_a_place_that_takes_no_file_is_refused_in_one_line(tmp_path):
+    (tmp_path / "file").write_text("kept")
+    places = [tmp_path / "file" / "out.h5"] + [Path("/proc/out.h5")] * Path("/proc/self").exists()
+    for target in places:
+        with pytest.raises(LfmError, match=r"out\.h5: cannot write in folder"), atomic_path(target):
+            pass
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(LfmError, match="not a regular file"), atomic_path(pipe):  # as /dev/null: kept as it is
+        pass
+    assert stat.S_ISFIFO(pipe.stat().st_mode) and (tmp_path / "file").read_text() == "kept"
+
+
+def test_a_folder_to_write_in_is_checked_before_it_is_made(tmp_path):
+    (tmp_path / "file").write_text("kept")
+    with pytest.raises(LfmError, match="file: is a file, expected a folder"):
+        check_writable_folder(tmp_path / "file")
+    with pytest.raises(LfmError, match="cannot write in folder .*file.* \\(Not a directory\\)"):
+        check_writable_folder(tmp_path / "file" / "run")
+    if Path("/proc/self").exists():
+        with pytest.raises(LfmError, match="cannot write in folder '/proc'"):
+            check_writable_folder("/proc/run")
+    check_writable_folder(tmp_path / "new" / "run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing made

@@ -201,3 +201,13 @@ def test_lift_says_when_the_model_never_saw_the_skeleton_or_the_kind(ckpt, tmp_p
     model = load_checkpoint(ckpt[0])
     model.info.update(rigs={"h36m_17": 17}, categories=["human"])
     assert any("'cheetah' objects" in n for n in lift_keypoints(read_keypoints(tmp_path / "c.json"), model).notes)
+
+
+def test_also_never_writes_one_file_twice(cli, ckpt, tmp_path):
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps({"keypoints": [[[1, 2], [3, 5], [6, 4]]] * 2}))
+    r = cli("lift", src, "-o", tmp_path / "res.json", "--also", "json", "--checkpoint", ckpt[0])
+    assert r.exit_code == 1 and "res.json" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert not (tmp_path / "res.json").exists()
+    r = cli("lift", src, "-o", tmp_path / "res.h5", "--also", "json", "--also", "json", "--checkpoint", ckpt[0])
+    assert r.exit_code == 0 and r.stderr.count("res.json") == 1, r.output

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ..errors import LfmError
+from ..files import check_writable_folder
 from .common import err, progress
 
 
@@ -43,6 +44,7 @@ def train(
     from ..config import RunConfig
     from ..train import Trainer
 
+    check_writable_folder(output)  # before any work: the run folder is written only once training starts
     flags = {"epochs": epochs, "max_minutes": max_minutes, "device": device, "init": init and str(init), "seed": seed}
     flags = {k: v for k, v in flags.items() if v is not None}
     if resume:

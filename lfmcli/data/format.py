@@ -270,6 +270,9 @@ class DatasetFile:
         except (KeyError, ValueError, TypeError, IndexError, yaml.YAMLError, LfmError) as e:
             self._file.close()
             raise DatasetError(f"not a valid lfm dataset ({e})", self.path) from None
+        except (OSError, RuntimeError) as e:  # what HDF5 says of damaged structures inside the file
+            self._file.close()
+            raise DatasetError(f"damaged ({e})", self.path) from None
 
     def _load_tables(self) -> None:
         f = self._file
@@ -415,6 +418,12 @@ class DatasetFile:
     def validate(self, block: int = 1 << 16) -> list[str]:
         """Every problem found, as readable lines; an empty list means the file is sound. Reads the point arrays
         in blocks, so files larger than memory are checked too."""
+        try:
+            return self._problems(block)
+        except (OSError, RuntimeError, KeyError) as e:  # what HDF5 says of damaged structures inside the file
+            return [f"damaged: {e}"]
+
+    def _problems(self, block: int) -> list[str]:
         s, v = self.sequences, self.views
         missing = [f"sequences/{k}" for k in SEQUENCE_COLUMNS if k not in s]
         missing += [f"views/{k}" for k in VIEW_COLUMNS if k not in v]

@@ -27,6 +27,8 @@ class Camera:
             return f"focal lengths {K[0, 0]:g}, {K[1, 1]:g} are not positive"
         if not min(self.image_size) > 0:
             return f"image size {tuple(self.image_size)} is not positive"
+        if not max(self.image_size) < 2**31:  # a dataset stores it as 32-bit integers
+            return f"image size {tuple(self.image_size)} is too large"
         return None
 
     def to_camera(self, points: np.ndarray) -> np.ndarray:

@@ -33,6 +33,8 @@ def build_dataset(
     and, for mesh sources, "refinement"."""
     if source not in SOURCES:
         raise LfmError(f"unknown source {source!r}; choose from {', '.join(SOURCES)}")
+    if seed < 0:
+        raise LfmError(f"--seed {seed}: a seed is a non-negative integer")
     src, paths, output = SOURCES[source], [Path(p) for p in paths], Path(output)
     check_not_input(output, paths)
     options = dict(options or {})

@@ -88,6 +88,8 @@ def load_markers(path: str | Path) -> MarkerSet:
         raise LfmError("malformed YAML", path) from None
     if not isinstance(doc, dict) or not {"character", "rig", "markers"} <= set(doc):
         raise LfmError("a marker file needs 'character', 'rig' and 'markers'", path)
+    if not isinstance(doc["rig"], (str, dict)):
+        raise LfmError("'rig' must be a shipped rig name or a rig mapping", path)
     try:
         rig = Rig.from_dict(doc["rig"], origin=str(path)) if isinstance(doc["rig"], dict) else get_rig(doc["rig"])
     except RigError as e:
@@ -101,10 +103,10 @@ def load_markers(path: str | Path) -> MarkerSet:
         raise LfmError(f"markers do not match rig {rig.name!r}: missing {missing[:5]}, unknown {extra[:5]}", path)
     groups = []
     for j in rig.joints:
-        g = np.asarray(markers[j])
-        if g.ndim != 1 or len(g) == 0 or g.dtype.kind not in "iu" or (g < 0).any():
+        g = _vertex_indices(markers[j])
+        if g is None:
             raise LfmError(f"markers of joint {j!r} must be a non-empty list of vertex indices", path)
-        groups.append(g.astype(np.int64))
+        groups.append(g)
     up_axis = str(doc.get("up_axis", "z"))
     if up_axis not in ("x", "y", "z"):
         raise LfmError(f"up_axis {up_axis!r} must be x, y or z", path)
@@ -118,12 +120,24 @@ def load_markers(path: str | Path) -> MarkerSet:
     )
 
 
+def _vertex_indices(value) -> np.ndarray | None:
+    """A marker group, a non-empty list of vertex indices, as an array; None for anything else."""
+    if isinstance(value, list) and value and all(type(i) is int and 0 <= i < 2**63 for i in value):
+        return np.array(value, np.int64)
+    return None
+
+
 def _rig_from_connections(model: str, connections, num_joints: int, path: Path) -> Rig:
     """The shipped AnimalSyn3D rig of ``model`` when its edges are these connections, else one built from them."""
-    try:
-        pairs = {frozenset((int(a), int(b))) for a, b in connections}
-    except (TypeError, ValueError):
-        raise LfmError("'connections' must be a list of [joint, joint] index pairs", path) from None
+
+    def joint_pair(c) -> bool:
+        return isinstance(c, list) and len(c) == 2 and c[0] != c[1] and all(type(i) is int for i in c)
+
+    if not isinstance(connections, list) or not all(map(joint_pair, connections)):
+        raise LfmError("'connections' must be a list of [joint, joint] index pairs", path)
+    if any(not 0 <= i < num_joints for c in connections for i in c):
+        raise LfmError(f"'connections' name a joint outside the {num_joints} joints", path)
+    pairs = {frozenset(c) for c in connections}
     shipped = shipped_rigs().get(f"animalsyn3d_{model}")
     if shipped is not None and shipped.num_joints == num_joints and {frozenset(e) for e in shipped.edges} == pairs:
         return shipped
@@ -138,7 +152,7 @@ def _rig_from_connections(model: str, connections, num_joints: int, path: Path) 
             },
             origin=str(path),
         )
-    except (RigError, IndexError) as e:
+    except RigError as e:
         raise LfmError(f"its connections do not form a rig: {e}", path) from None
 
 
@@ -154,8 +168,11 @@ def markers_from_json(path: str | Path) -> MarkerSet:
     for key in ("model", "joint_group_idxs", "connections"):
         if key not in doc:
             raise LfmError(f"missing key {key!r}; not an AnimalSyn3D animation file", path)
-    groups = [np.asarray(g, dtype=np.int64).reshape(-1) for g in doc["joint_group_idxs"]]
-    if not groups or any(len(g) == 0 or (g < 0).any() for g in groups):
+    if not isinstance(doc["model"], str):
+        raise LfmError("'model' must be the name of the animal model", path)
+    given = doc["joint_group_idxs"]
+    groups = [_vertex_indices(g) for g in given] if isinstance(given, list) else []
+    if not groups or any(g is None for g in groups):
         raise LfmError("'joint_group_idxs' must hold a non-empty index list per joint", path)
     rig = _rig_from_connections(str(doc["model"]), doc["connections"], len(groups), path)
     return MarkerSet(
@@ -172,6 +189,8 @@ def find_markers(paths: Iterable[str | Path]) -> dict[str, MarkerSet]:
             raise LfmError("no such file or folder", p)
         for f in files:
             ms = markers_from_json(f) if f.suffix == ".json" else load_markers(f)
+            if ms.rig.parents is None:  # bone refinement follows the tree from the root
+                raise LfmError(f"rig {ms.rig.name!r} has no kinematic tree ('root' or 'parents')", f)
             found.setdefault(ms.character, ms)
     if not found:
         raise LfmError(f"no marker files (.yaml or AnimalSyn3D .json) in {', '.join(map(str, paths))}")
@@ -200,6 +219,8 @@ def refine(
     refined, errors = refine_bone_lengths(
         stacked, parents, starts, smooth_weight=smooth, steps=steps, device=device, progress=progress
     )
+    if not np.isfinite(refined[np.isfinite(stacked).all(-1)]).all():  # where the markers were, joints must be
+        raise LfmError(f"bone refinement diverged (--smooth {smooth:g} too large?)")
     out, rows = [], []
     for k, (name, markers) in enumerate(items):
         seq = refined[starts[k] : starts[k] + lengths[k]].astype(np.float32)
@@ -284,19 +305,28 @@ def read_release_json(path: Path, name: str) -> Sequence:
     projected 2D (``points.2d``) and intrinsics; the 3D is stored in that camera's frame (R = I, t = 0)."""
     doc = read_json(path, dict)
     try:
-        model, connections = str(doc["model"]), doc["connections"]
-        cam3d = np.asarray(doc["points"]["cam_3d"], dtype=np.float32)[..., :3]
-        uv = np.asarray(doc["points"]["2d"], dtype=np.float32)
+        model, connections = doc["model"], doc["connections"]
+        with np.errstate(over="ignore"):  # values beyond 32-bit floats become inf, refused below
+            cam3d = np.asarray(doc["points"]["cam_3d"], dtype=np.float32)[..., :3]
+            uv = np.asarray(doc["points"]["2d"], dtype=np.float32)
         K = np.asarray(doc["camera"]["intrinsic"], dtype=np.float64)
         size = (int(doc["camera"]["width"]), int(doc["camera"]["height"]))
-    except (KeyError, TypeError, ValueError) as e:
+        fps = float(doc.get("fps", 30.0))
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError) as e:
         raise LfmError(f"missing or malformed AnimalSyn3D field ({e})", path) from None
+    if not isinstance(model, str):
+        raise LfmError("'model' must be the name of the animal model", path)
     if cam3d.ndim != 3 or uv.shape != (*cam3d.shape[:2], 2) or K.shape != (3, 3):
         raise LfmError(f"shapes do not fit: cam_3d {cam3d.shape}, 2d {uv.shape}, intrinsic {K.shape}", path)
+    if np.isinf(cam3d).any() or np.isinf(uv).any():
+        raise LfmError("cam_3d or 2d holds infinite values (or beyond 32-bit floats)", path)
+    if not (math.isfinite(fps) and fps > 0):
+        raise LfmError(f"fps {fps} is not a frame rate", path)
     rig = _rig_from_connections(model, connections, cam3d.shape[1], path)
     camera = Camera(K=K, R=np.eye(3), t=np.zeros(3), image_size=size)
+    if camera.problem():
+        raise LfmError(f"its {camera.problem()}", path)
     visible = np.isfinite(uv).all(-1) & np.isfinite(cam3d).all(-1)
-    fps = float(doc.get("fps", 30.0))
     return Sequence(
         name=name,
         category=rig.category or _animal(model),

@@ -63,25 +63,31 @@ def plan(
     if joints not in (17, 32):
         raise LfmError("--joints must be 17 or 32")
     data3d, _ = _load_pickled(positions_3d, "positions_3d")
+    _check_layout(data3d, "positions_3d", positions_3d)
     data2d = None
     if positions_2d is not None:
         if joints != 17:
             raise LfmError("2D detections have the 17 joints; use --joints 17 with a 2D file", positions_2d)
         data2d, meta = _load_pickled(positions_2d, "positions_2d")
+        _check_layout(data2d, "positions_2d", positions_2d)
+        if not isinstance(meta, dict):
+            raise LfmError("'metadata' is not a dictionary", positions_2d)
         if meta.get("num_joints", 17) != 17:
             raise LfmError(f"2D file has {meta.get('num_joints')} joints, expected 17", positions_2d)
     rig = get_rig("h36m_17" if joints == 17 else "h36m_32")
     planned = []
-    for subject in sorted(data3d):
+    for subject in sorted(data3d, key=str):
         split = "test" if subject in test_subjects else "train" if subject in train_subjects else None
         if split is None:
             continue
         actions = data3d[subject]
-        cameras = _calibrate_subject(subject, actions, data2d, positions_2d) if data2d is not None else None
-        for action in sorted(actions):
+        cameras = None
+        if data2d is not None:
+            cameras = _calibrate_subject(subject, data3d, data2d, positions_3d, positions_2d)
+        for action in sorted(actions, key=str):
 
             def load(subject=subject, action=action, cameras=cameras) -> Sequence:
-                return _sequence(subject, action, data3d, data2d, cameras, rig, positions_3d)
+                return _sequence(subject, action, data3d, data2d, cameras, rig, (positions_3d, positions_2d))
 
             planned.append(Planned(f"{subject}/{action}", "human", load, split=split))
     if not planned:
@@ -89,33 +95,69 @@ def plan(
     return planned
 
 
+def _check_layout(data, key: str, path: Path) -> None:
+    """VideoPose3D's nesting: {subject: {action: array}}."""
+    if not isinstance(data, dict) or not all(isinstance(actions, dict) for actions in data.values()):
+        raise LfmError(f"{key} must map each subject to a dictionary of actions", path)
+
+
+def _numbers(value, what: str, path: Path) -> np.ndarray:
+    """``value`` as 32-bit floats; text or ragged lists are an LfmError naming ``path``."""
+    try:
+        with np.errstate(over="ignore"):  # values beyond 32-bit floats become inf, refused by the callers
+            return np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError, OverflowError):
+        raise LfmError(f"{what}: not an array of numbers", path) from None
+
+
 def _points(data3d, subject, action, rig, path) -> np.ndarray:
-    p = np.asarray(data3d[subject][action], dtype=np.float32)
-    if p.ndim != 3 or p.shape[1:] != (32, 3):
-        raise LfmError(f"{subject}/{action}: positions_3d has shape {p.shape}, expected (T, 32, 3)", path)
+    p = _numbers(data3d[subject][action], f"{subject}/{action}", path)
+    if p.ndim != 3 or p.shape[1:] != (32, 3) or len(p) == 0:
+        raise LfmError(f"{subject}/{action}: positions_3d has shape {p.shape}, expected (T>0, 32, 3)", path)
+    if np.isinf(p).any() or not np.isfinite(p).any():
+        raise LfmError(f"{subject}/{action}: positions_3d holds infinite values, or no finite point", path)
     return p[:, KEEP_17] if rig.num_joints == 17 else p
 
 
-def _pairs(data3d, data2d, subject, action, cam, path2d):
-    uv = np.asarray(data2d[subject][action][cam], dtype=np.float32)[..., :2]
-    xyz = np.asarray(data3d[subject][action], dtype=np.float32)[:, KEEP_17]
-    if uv.ndim != 3 or uv.shape[1] != 17:
+def _uv(data2d, subject, action, cam, path2d) -> np.ndarray:
+    if action not in data2d[subject]:
+        raise LfmError(f"{subject}/{action}: no 2D for this action", path2d)
+    try:
+        value = data2d[subject][action][cam]
+    except (KeyError, IndexError, TypeError):
+        raise LfmError(f"{subject}/{action}: positions_2d must hold a list of cameras", path2d) from None
+    uv = _numbers(value, f"{subject}/{action} camera {cam}", path2d)
+    if uv.ndim != 3 or uv.shape[1] != 17 or uv.shape[2] < 2:
         raise LfmError(f"{subject}/{action} camera {cam}: 2D has shape {uv.shape}, expected (T, 17, 2)", path2d)
-    T = min(len(uv), len(xyz))  # the prepared 2D is sometimes a frame or two longer
-    return xyz[:T], uv[:T]
+    if np.isinf(uv).any():
+        raise LfmError(f"{subject}/{action} camera {cam}: 2D holds infinite values", path2d)
+    return uv[..., :2]
 
 
-def _calibrate_subject(subject, actions, data2d, path2d):
+def _calibrate_subject(subject, data3d, data2d, path3d, path2d):
     if subject not in data2d:
         raise LfmError(f"no 2D for subject {subject}", path2d)
-    counts = {len(data2d[subject][a]) for a in actions if a in data2d[subject]}
+    actions = [a for a in data3d[subject] if a in data2d[subject]]
+    if not actions:
+        raise LfmError(f"no 2D for the actions of subject {subject}", path2d)
+    try:
+        counts = {len(data2d[subject][a]) for a in actions}
+    except TypeError:
+        raise LfmError(f"{subject}: positions_2d must hold a list of cameras per action", path2d) from None
     if len(counts) != 1:
         raise LfmError(f"{subject}: actions disagree on the number of cameras ({sorted(counts)})", path2d)
+    if counts == {0}:
+        raise LfmError(f"{subject}: positions_2d holds no camera", path2d)
+    points = {a: _points(data3d, subject, a, get_rig("h36m_17"), path3d) for a in actions}
     cameras = []
     for cam in range(counts.pop()):
-        pairs = [_pairs({subject: actions}, data2d, subject, a, cam, path2d) for a in actions if a in data2d[subject]]
-        xyz = np.concatenate([p[0][::10] for p in pairs]).reshape(-1, 3)  # every 10th frame is plenty
-        uv = np.concatenate([p[1][::10] for p in pairs]).reshape(-1, 2)
+        xyz, uv = [], []
+        for a in actions:
+            p, q = points[a], _uv(data2d, subject, a, cam, path2d)
+            T = min(len(p), len(q))  # the prepared 2D is sometimes a frame or two longer
+            xyz.append(p[:T:10])  # every 10th frame is plenty
+            uv.append(q[:T:10])
+        xyz, uv = np.concatenate(xyz).reshape(-1, 3), np.concatenate(uv).reshape(-1, 2)
         try:
             cameras.append(calibrate(xyz, uv, IMAGE_SIZE)[0])
         except ValueError as e:
@@ -123,11 +165,11 @@ def _calibrate_subject(subject, actions, data2d, path2d):
     return cameras
 
 
-def _sequence(subject, action, data3d, data2d, cameras, rig, path3d) -> Sequence:
-    points = _points(data3d, subject, action, rig, path3d)
+def _sequence(subject, action, data3d, data2d, cameras, rig, paths) -> Sequence:
+    points = _points(data3d, subject, action, rig, paths[0])
     views = []
     if cameras is not None:
-        uvs = [_pairs(data3d, data2d, subject, action, cam, None)[1] for cam in range(len(cameras))]
+        uvs = [_uv(data2d, subject, action, cam, paths[1]) for cam in range(len(cameras))]
         T = min([len(points)] + [len(uv) for uv in uvs])
         points = points[:T]
         for camera, uv in zip(cameras, uvs, strict=True):
@@ -150,11 +192,19 @@ def _sequence(subject, action, data3d, data2d, cameras, rig, path3d) -> Sequence
 def _coords(block, keys: str, path: Path, sample: str) -> np.ndarray:
     """{joint_id: {x, y[, z]}} or a list of [x, y(, z)] -> (133, len(keys)), NaN for missing joints."""
     out = np.full((133, len(keys)), np.nan)
+    if not isinstance(block, (dict, list)):
+        raise LfmError(f"sample {sample}: keypoints must map joints to {{{', '.join(keys)}}}", path)
     items = block.items() if isinstance(block, dict) else enumerate(block)
     for j, v in items:
         try:
-            out[int(j)] = [v[k] for k in keys] if isinstance(v, dict) else list(v)[: len(keys)]
-        except (KeyError, ValueError, TypeError, IndexError):
+            index = int(j)
+        except ValueError:
+            index = -1
+        if not 0 <= index < 133:
+            raise LfmError(f"sample {sample}: joint {j!r} is not one of the 133 joints", path)
+        try:
+            out[index] = [v[k] for k in keys] if isinstance(v, dict) else list(v)[: len(keys)]
+        except (KeyError, ValueError, TypeError, IndexError, OverflowError):
             raise LfmError(f"sample {sample}: joint {j!r} is not {{{', '.join(keys)}}}", path) from None
     return out
 
@@ -173,8 +223,11 @@ def plan_h3wb(paths: Seq[Path], units: float = 0.001) -> list[Planned]:
                 raise LfmError(f"sample {sid}: needs keypoints_2d and keypoints_3d", path)
 
             def load(entry=entry, sid=sid, path=path) -> Sequence:
-                uv = _coords(entry["keypoints_2d"], "xy", path, sid).astype(np.float32)
-                xyz = (_coords(entry["keypoints_3d"], "xyz", path, sid) * units).astype(np.float32)
+                with np.errstate(over="ignore"):  # values beyond 32-bit floats become inf, refused below
+                    uv = _coords(entry["keypoints_2d"], "xy", path, sid).astype(np.float32)
+                    xyz = (_coords(entry["keypoints_3d"], "xyz", path, sid) * units).astype(np.float32)
+                if np.isinf(uv).any() or np.isinf(xyz).any():
+                    raise LfmError(f"sample {sid}: coordinates hold infinite values (or beyond 32-bit floats)", path)
                 try:
                     camera, _ = calibrate(xyz, uv, (1000, 1002))
                 except ValueError as e:

@@ -49,11 +49,39 @@ def _samples(path: Path) -> list:
     return doc
 
 
+def _info(entry: dict, path: Path, k: int) -> dict:
+    """The sample's p3d_info (its PASCAL3D+ class and image size), where these have the right types."""
+    info = entry.get("p3d_info") or {}
+    if not isinstance(info, dict) or not isinstance(info.get("p3d_class", ""), str):
+        raise LfmError(f"sample {k}: p3d_info must be an object whose p3d_class is a class name", path)
+    return info
+
+
+def _flags(entry: dict, key: str, path: Path, k: int) -> np.ndarray:
+    """A flag per column of the stacked layout (class_mask, kp_defined), as booleans."""
+    try:
+        flags = np.asarray(entry[key], dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        flags = np.zeros(0)
+    if flags.shape != (P3D_TOTAL,):
+        raise LfmError(f"sample {k}: {key} must hold {P3D_TOTAL} flags, one per stacked keypoint", path)
+    return flags > 0
+
+
+def _image_size(entry: dict, path: Path, k: int) -> tuple[int, int]:
+    size = _info(entry, path, k).get("image_size", (1000, 1000))
+    if not (isinstance(size, (list, tuple)) and len(size) >= 2) or not all(
+        type(x) in (int, float) and 0 < x < 2**31 for x in size[:2]
+    ):
+        raise LfmError(f"sample {k}: p3d_info image_size {size!r} is not a size in pixels", path)
+    return int(size[0]), int(size[1])
+
+
 def _class_of(entry: dict, path: Path, k: int) -> str:
-    name = (entry.get("p3d_info") or {}).get("p3d_class")
+    name = _info(entry, path, k).get("p3d_class")
     if name in P3D_CLASSES:
         return name
-    mask = np.asarray(entry["class_mask"], bool)
+    mask = _flags(entry, "class_mask", path, k)
     for cls, start in P3D_START.items():
         if mask[start : start + P3D_CLASSES[cls]].all() and mask.sum() == P3D_CLASSES[cls]:
             return cls
@@ -65,18 +93,21 @@ def read_sample(entry: dict, path: Path, k: int, rig: Rig | None) -> Sequence:
         uv = np.asarray(entry["kp_loc"], dtype=np.float64).T
         vis = np.asarray(entry["kp_vis"], dtype=float).reshape(-1) > 0
         xyz = np.asarray(entry["kp_loc_3d"], dtype=np.float64).T
-    except (KeyError, ValueError, TypeError) as e:
+    except (KeyError, ValueError, TypeError, OverflowError) as e:
         raise LfmError(f"sample {k}: needs kp_loc (2xN), kp_vis (N) and kp_loc_3d (3xN) ({e})", path) from None
     if uv.shape[1:] != (2,) or xyz.shape != (len(uv), 3) or len(vis) != len(uv):
         raise LfmError(
             f"sample {k}: kp_loc {uv.shape[::-1]}, kp_vis {len(vis)}, kp_loc_3d {xyz.shape[::-1]} disagree", path
         )
+    with np.errstate(over="ignore"):  # stored as 32-bit floats: larger values become inf there
+        if np.isinf(uv.astype(np.float32)).any() or np.isinf(xyz.astype(np.float32)).any():
+            raise LfmError(f"sample {k}: kp_loc or kp_loc_3d holds infinite values (or beyond 32-bit floats)", path)
     if "class_mask" in entry:
         if len(uv) != P3D_TOTAL:
             raise LfmError(f"sample {k}: {len(uv)} stacked keypoints, the PASCAL3D+ layout has {P3D_TOTAL}", path)
         cls = _class_of(entry, path, k)
         cols = slice(P3D_START[cls], P3D_START[cls] + P3D_CLASSES[cls])
-        defined = np.asarray(entry.get("kp_defined", np.ones(P3D_TOTAL)), dtype=float).reshape(-1) > 0
+        defined = _flags(entry, "kp_defined", path, k) if "kp_defined" in entry else np.ones(P3D_TOTAL, bool)
         uv, vis, xyz, defined = uv[cols], vis[cols], xyz[cols], defined[cols]
         xyz[~defined] = np.nan
         the_rig, category, units = get_rig(f"pascal3d_{cls}"), cls, "pascal3d"
@@ -87,9 +118,8 @@ def read_sample(entry: dict, path: Path, k: int, rig: Rig | None) -> Sequence:
             raise LfmError(f"sample {k}: {len(uv)} keypoints, rig {rig.name!r} has {rig.num_joints}", path)
         the_rig, category, units = rig, rig.category or "object", "source"
     visible = vis & np.isfinite(uv).all(-1) & np.isfinite(xyz).all(-1)
-    size = tuple(int(x) for x in (entry.get("p3d_info") or {}).get("image_size", (1000, 1000)))[:2]
     try:
-        camera = weak_camera(xyz, np.where(visible[:, None], uv, np.nan), size)
+        camera = weak_camera(xyz, np.where(visible[:, None], uv, np.nan), _image_size(entry, path, k))
     except ValueError as e:
         raise LfmError(f"sample {k}: {e}", path) from None
     view = View(
@@ -118,7 +148,7 @@ def plan(paths, rig: Rig | None = None) -> list[Planned]:
         for k, entry in enumerate(samples):
             if not isinstance(entry, dict):
                 raise LfmError(f"sample {k} is not an object", path)
-            category = (entry.get("p3d_info") or {}).get("p3d_class") or (rig.category if rig else "object")
+            category = _info(entry, path, k).get("p3d_class") or (rig.category if rig else "object")
             planned.append(
                 Planned(
                     f"{path.stem}/{k:05d}",

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..data.build import Plan, Progress, source
 from ..errors import LfmError
+from ..files import check_writable_folder
 from ..geometry.kinematics import forward_kinematics
 from ..rigs import Rig
 from .animalsyn3d import MeshOptions, meshes_to_plan
@@ -242,6 +243,8 @@ def skin(creature: Creature, positions: np.ndarray, rotations: np.ndarray, rest:
 def _check_zoo(creatures: int, motions: int, frames: int, kinds: Seq[str]) -> None:
     if creatures < 1 or frames < 1 or motions < 1:
         raise LfmError("--creatures, --frames and --motions must be at least 1")
+    if not kinds:
+        raise LfmError("--kinds: name at least one body plan")
     for kind in kinds:
         if kind not in KINDS:
             raise LfmError(f"unknown creature kind {kind!r}; choose from {', '.join(KINDS)}")
@@ -273,7 +276,10 @@ def write_zoo(
         for m in range(motions_per_creature):
             motion = MOTIONS[(i + m) % len(MOTIONS)]
             pos, rot = animate(creature, motion, frames, fps, np.random.default_rng([seed, i, m]))
-            vertices, faces, groups = skin(creature, pos, rot, rest)
+            with np.errstate(over="ignore"):  # checked just below
+                vertices, faces, groups = skin(creature, pos, rot, rest)
+            if not np.isfinite(vertices).all():  # the body moves speed / fps per frame
+                raise LfmError(f"--fps {fps}: so low a frame rate carries the motion out of range")
             path = folder / f"{character}_{motion}" / f"{character}_{motion}.anime"
             path.parent.mkdir(exist_ok=True)
             write_anime(path, AnimeMesh(vertices, faces))
@@ -295,6 +301,12 @@ class SyntheticOptions(MeshOptions):
     def __post_init__(self):
         super().__post_init__()
         _check_zoo(self.creatures, self.motions, self.frames, self.kinds)
+        if self.keep_meshes is not None:
+            check_writable_folder(self.keep_meshes)
+            folder = Path(self.keep_meshes)
+            if folder.is_dir() and (any(folder.rglob("*.anime")) or (folder / "markers").exists()):
+                # the build reads every mesh in the folder: old ones would join the new zoo
+                raise LfmError("already holds meshes: empty it or choose another --keep-meshes folder", folder)
 
 
 @source("synthetic", "a seeded zoo of procedural creatures in motion (needs no input)", SyntheticOptions)

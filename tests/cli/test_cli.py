@@ -1,4 +1,6 @@
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,3 +115,77 @@ def test_skip_bad_keeps_the_good_files(cli, tmp_path, write_interchange, rng):
     assert r.exit_code == 0, r.output
     assert "skipped bad" in r.stderr and "bad.npz" in r.stderr
     assert json.loads(cli("dataset", "info", out, "--json").stdout)["sequences"] == 1
+
+
+@pytest.fixture(scope="module")
+def tiny_zoo(tmp_path_factory):
+    """A dataset with train and val sequences, quick to build."""
+    from typer.testing import CliRunner
+
+    from lfmcli.cli.main import app
+
+    out = tmp_path_factory.mktemp("zoo") / "zoo.h5"
+    args = ["--creatures", "4", "--kinds", "biped", "--frames", "4", "--motions", "1", "--ik-steps", "2"]
+    r = CliRunner().invoke(app, ["build-dataset", "synthetic", "-o", str(out), *args, "--split", "0.5,0.5,0"])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+@pytest.mark.parametrize("command", ["build-dataset", "lift", "train", "render"])
+def test_an_output_that_cannot_be_written_is_one_line(cli, ckpt, tmp_path, tiny_zoo, command):
+    (tmp_path / "file").write_text("kept")
+    (tmp_path / "in.json").write_text(json.dumps({"keypoints": [[[1, 2], [3, 5], [6, 4]]] * 2}))
+    run = {
+        "build-dataset": lambda out: ("build-dataset", "synthetic", "--creatures", 1, "--frames", 2, "--motions", 1,
+                                      "--ik-steps", 1, "-o", out.with_suffix(".h5")),
+        "lift": lambda out: ("lift", tmp_path / "in.json", "--checkpoint", ckpt[0], "-o", out.with_suffix(".h5")),
+        "train": lambda out: ("train", "--data", tiny_zoo, "--preset", "tiny", "--set", "training.epochs=1", "-o", out),
+        "render": lambda out: ("render", tiny_zoo, "--sequence", 0, "--checkpoint", ckpt[0], "--max-frames", 1,
+                               "-o", out.with_suffix(".png")),
+    }[command]  # fmt: skip
+    places = [tmp_path / "file" / "out"] + [Path("/proc/out")] * Path("/proc/self").exists()
+    for out in places:
+        r = cli(*run(out))
+        assert r.exception is None or isinstance(r.exception, SystemExit), f"traceback: {r.exception!r}"
+        assert r.exit_code == 1 and len(r.stderr.strip().splitlines()) == 1, r.output
+        assert "out" in r.stderr and "cannot write in folder" in r.stderr, r.output
+    if command == "train":  # a run is a folder: a file of that name stays as it was
+        r = cli(*run(tmp_path / "file"))
+        assert r.exit_code == 1 and "file: is a file, expected a folder" in r.stderr, r.output
+    assert (tmp_path / "file").read_text() == "kept"
+
+
+def test_keep_meshes_refuses_a_folder_that_holds_meshes(cli, tmp_path):
+    args = ["build-dataset", "synthetic", "--creatures", 1, "--frames", 2, "--motions", 1, "--ik-steps", 1]
+    meshes = tmp_path / "meshes"
+    assert cli(*args, "-o", tmp_path / "a.h5", "--keep-meshes", meshes).exit_code == 0
+    before = sorted(meshes.rglob("*"))
+    r = cli(*args, "-o", tmp_path / "b.h5", "--keep-meshes", meshes, "--seed", 1)  # would mix two zoos
+    assert r.exit_code == 1 and "meshes: already holds meshes" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert sorted(meshes.rglob("*")) == before and not (tmp_path / "b.h5").exists()
+    (tmp_path / "file").write_text("kept")
+    r = cli(*args, "-o", tmp_path / "b.h5", "--keep-meshes", tmp_path / "file")
+    assert r.exit_code == 1 and "is a file" in r.stderr
+
+
+def test_a_dataset_damaged_inside_is_a_problem_not_a_traceback(cli, tmp_path, tiny_zoo):
+    raw = tiny_zoo.read_bytes()
+    damaged = tmp_path / "damaged.h5"
+    # the HDF5 structures every read goes through: group trees, their nodes and name heaps
+    found = [m.start() for m in re.finditer(b"TREE|SNOD|HEAP", raw)]
+    assert len(found) > 10
+    for start in found:
+        damaged.write_bytes(raw[:start] + b"\xff" * 64 + raw[start + 64 :])
+        for command in (("dataset", "validate"), ("dataset", "info")):
+            r = cli(*command, damaged)
+            assert r.exception is None or isinstance(r.exception, SystemExit), f"{command} at {start}: {r.exception!r}"
+            assert r.exit_code == 0 or (r.exit_code == 1 and "damaged.h5" in r.stderr), r.output
+
+
+@pytest.mark.parametrize("option", [["--kinds", ","], ["--seed", -1], ["--fps", 1e-300], ["--smooth", 1e300]])
+def test_synthetic_options_out_of_range_are_one_line(cli, tmp_path, option):
+    args = ["--creatures", 1, "--frames", 3, "--motions", 1, "--ik-steps", 2, *option]
+    r = cli("build-dataset", "synthetic", "-o", tmp_path / "out.h5", *args)
+    assert r.exception is None or isinstance(r.exception, SystemExit), f"traceback: {r.exception!r}"
+    assert r.exit_code == 1 and len(r.stderr.strip().splitlines()) == 1 and option[0] in r.stderr, r.output
+    assert list(tmp_path.iterdir()) == []

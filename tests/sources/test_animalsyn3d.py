@@ -151,3 +151,84 @@ def test_marker_groups_from_release_json_drive_the_mesh_path(tmp_path):
     seq = planned[0].load()
     assert seq.rig.name == "animalsyn3d_bear3EP" and seq.points3d.shape == (3, 21, 3) and not skipped
     assert report[0]["bone_cv_after"] < 1e-3
+
+
+THING = {"name": "thing", "joints": ["a", "b", "c"], "edges": [["a", "b"], ["b", "c"]], "root": "a"}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"rig": 5},
+        {"rig": None},
+        {"rig": ["thing"]},
+        {"rig": {k: v for k, v in THING.items() if k != "root"}},  # no tree for the bone refinement
+        {"markers": {"a": [[0], [1, 2]], "b": [2], "c": [3]}},
+        {"markers": {"a": [0.5], "b": [2], "c": [3]}},
+        {"markers": {"a": [True], "b": [2], "c": [3]}},
+    ],
+)
+def test_marker_yaml_of_wrong_types_is_one_error(tmp_path, change):
+    path = tmp_path / "thing.yaml"
+    path.write_text(
+        yaml.safe_dump({"character": "thing", "rig": THING, "markers": {"a": [0], "b": [1], "c": [2]}, **change})
+    )
+    with pytest.raises(LfmError, match=r"thing\.yaml: "):
+        animalsyn3d.find_markers([path])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"joint_group_idxs": 5},
+        {"joint_group_idxs": "abc"},
+        {"joint_group_idxs": [1, 2, 3]},
+        {"joint_group_idxs": [[0.5], [1], [2]]},  # not truncated to vertex 0
+        {"joint_group_idxs": [None, [1], [2]]},
+        {"joint_group_idxs": [[float("inf")], [1], [2]]},
+        {"joint_group_idxs": [[2**70], [1], [2]]},
+        {"joint_group_idxs": [[[0], [1, 2]], [1], [2]]},
+        {"connections": [[0, -1], [1, 2]]},  # not joint 2, counted from the end
+        {"connections": [[0, 0], [1, 2]]},
+        {"connections": [[0.5, 1], [1, 2]]},
+        {"connections": [[0, 1]]},  # joint 2 left out: no tree
+        {"model": ["bear"]},
+    ],
+)
+def test_marker_json_of_wrong_types_is_one_error(tmp_path, change):
+    path = tmp_path / "bear.json"
+    doc = {"model": "bear", "joint_group_idxs": [[0], [1], [2]], "connections": [[0, 1], [1, 2]]}
+    path.write_text(json.dumps({**doc, **change}))
+    with pytest.raises(LfmError, match=r"bear\.json: "):
+        animalsyn3d.find_markers([path])
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        (("points", "cam_3d"), 5),
+        (("points", "cam_3d"), [[[1e39, 0, 4]] * 21] * 6),  # beyond 32-bit floats
+        (("points", "2d"), [[[float("inf"), 0]] * 21] * 6),
+        (("camera", "intrinsic"), [[float("nan"), 0, 540], [0, 1050, 540], [0, 0, 1]]),
+        (("camera", "width"), float("inf")),
+        (("camera", "width"), 2**70),
+        (("camera", "width"), -5),
+        (("fps",), "x"),
+        (("fps",), [30]),
+        (("fps",), None),
+        (("fps",), float("nan")),
+        (("fps",), -1),
+        (("model",), ["bear3EP"]),
+    ],
+)
+def test_release_json_of_wrong_types_is_one_error(tmp_path, field, value):
+    path = tmp_path / "bear" / "walk.json"
+    release_json(path)
+    doc = json.loads(path.read_text())
+    parent = doc
+    for key in field[:-1]:
+        parent = parent[key]
+    parent[field[-1]] = value
+    path.write_text(json.dumps(doc))
+    with pytest.raises(LfmError, match=r"walk\.json: "):
+        animalsyn3d.read_release_json(path, "bear/walk")

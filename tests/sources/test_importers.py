@@ -161,3 +161,148 @@ def test_calibration_properties(rng):
         flat[:, 2] = 0
         calibrate(flat, cam.project(flat), cam.image_size)
     assert get_rig("h36m_17").num_joints == len(h36m.KEEP_17)
+
+
+def refused(r, name: str, out) -> bool:
+    """A clean refusal: one line naming the file, exit 1, nothing written."""
+    assert r.exception is None or isinstance(r.exception, SystemExit), f"traceback: {r.exception!r}"
+    lines = r.stderr.strip().splitlines()
+    return r.exit_code == 1 and len(lines) == 1 and name in lines[0] and not out.exists()
+
+
+def h36m_files(tmp_path, rng, positions_3d=None, positions_2d=None, metadata=None):
+    """VideoPose3D 3D and 2D files of one subject and action, four calibrated cameras; any part replaceable."""
+    motion = rng.normal(size=(1, 32, 3)) * [0.3, 0.3, 0.6] + [0, 0, 1.0] + rng.normal(size=(30, 32, 3)) * 0.01
+    motion = motion.astype(np.float32)
+    uv = [c.project(motion[:, h36m.KEEP_17]).astype(np.float32) for c in cameras_around(4, [0, 0, 1.0])]
+    positions_3d = {"S1": {"Walking": motion}} if positions_3d is None else positions_3d
+    positions_2d = {"S1": {"Walking": uv}} if positions_2d is None else positions_2d
+    np.savez(tmp_path / "d3.npz", positions_3d=np.array(positions_3d, dtype=object))
+    np.savez(
+        tmp_path / "d2.npz",
+        positions_2d=np.array(positions_2d, dtype=object),
+        metadata=np.array({"num_joints": 17} if metadata is None else metadata, dtype=object),
+    )
+    return tmp_path / "d3.npz", tmp_path / "d2.npz"
+
+
+@pytest.mark.parametrize(
+    "positions_3d",
+    [
+        None,
+        5,
+        {"S1": 5},
+        {"S1": None},
+        {"S1": {"Walking": "abc"}},
+        {"S1": {"Walking": {"a": 1}}},
+        {"S1": {"Walking": [[1, 2], [3]]}},
+        {"S1": {"Walking": np.zeros((0, 32, 3))}},
+        {"S1": {"Walking": np.full((4, 32, 3), np.nan)}},
+        {"S1": {"Walking": np.full((4, 32, 3), np.inf)}},
+        {"S1": {"Walking": np.full((4, 32, 3), 1e300)}},
+    ],
+)
+def test_h36m_3d_of_wrong_types_is_one_error(cli, tmp_path, rng, positions_3d):
+    d3, _ = h36m_files(tmp_path, rng)
+    np.savez(d3, positions_3d=np.array(positions_3d, dtype=object))
+    out = tmp_path / "out.h5"
+    r = cli("build-dataset", "h36m", d3, "-o", out)
+    assert refused(r, "d3.npz", out), r.output
+    # keys of two types are sorted as text
+    walk = {"Walking": rng.normal(size=(4, 32, 3)), 7: rng.normal(size=(4, 32, 3))}
+    d3, _ = h36m_files(tmp_path, rng, positions_3d={"S1": walk, 1: walk})
+    assert cli("build-dataset", "h36m", d3, "-o", out).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "positions_2d, metadata",
+    [
+        (None, None),  # not the 2D asked for: never random cameras instead
+        (5, None),
+        ({"S1": 5}, None),
+        ({"S1": {"Walking": None}}, None),
+        ({"S1": {"Walking": 5}}, None),
+        ({"S1": {"Walking": "xy"}}, None),
+        ({"S1": {"Walking": {"front": np.zeros((30, 17, 2))}}}, None),
+        ({"S1": {"Walking": []}}, None),  # no camera
+        ({"S1": {"Walking": [np.full((30, 17, 2), np.inf)] * 4}}, None),
+        ({"S1": {"Other": [np.zeros((30, 17, 2))] * 4}}, None),
+        ("real", "abc"),
+        ("real", [1]),
+    ],
+)
+def test_h36m_2d_of_wrong_types_is_one_error(cli, tmp_path, rng, positions_2d, metadata):
+    d3, d2 = h36m_files(tmp_path, rng, metadata=metadata)
+    if positions_2d != "real":
+        np.savez(d2, positions_2d=np.array(positions_2d, dtype=object), metadata=np.array({}, dtype=object))
+    out = tmp_path / "out.h5"
+    r = cli("build-dataset", "h36m", d3, "--2d", d2, "-o", out)
+    assert refused(r, "d2.npz", out), r.output
+
+
+def test_h36m_action_without_2d_is_one_error(cli, tmp_path, rng):
+    d3, d2 = h36m_files(tmp_path, rng)
+    with np.load(d3, allow_pickle=True) as z:
+        motion = z["positions_3d"].item()["S1"]["Walking"]
+    np.savez(d3, positions_3d=np.array({"S1": {"Walking": motion, "Eating": motion}}, dtype=object))
+    out = tmp_path / "out.h5"
+    assert refused(cli("build-dataset", "h36m", d3, "--2d", d2, "-o", out), "d2.npz", out)
+
+
+def h3wb_sample(rng) -> dict:
+    cam = cameras_around(1, [0, 0, 0], up=(0, -1.0, 0), radius=4.0)[0]
+    xyz = rng.normal(size=(133, 3)) * [0.3, 0.8, 0.3]
+    return {
+        "keypoints_2d": {str(j): {"x": float(u), "y": float(v)} for j, (u, v) in enumerate(cam.project(xyz))},
+        "keypoints_3d": {str(j): dict(zip("xyz", map(float, p * 1000), strict=True)) for j, p in enumerate(xyz)},
+    }
+
+
+@pytest.mark.parametrize(
+    "key, change",
+    [
+        ("keypoints_2d", 5),
+        ("keypoints_2d", None),
+        ("keypoints_2d", {"-1": {"x": 1.0, "y": 2.0}}),  # not the last joint
+        ("keypoints_2d", {"133": {"x": 1.0, "y": 2.0}}),
+        ("keypoints_2d", {"0": {"x": 2**1100, "y": 2.0}}),
+        ("keypoints_2d", {"0": {"x": 1e300, "y": 2.0}}),
+        ("keypoints_3d", {"0": {"x": float("inf"), "y": 1.0, "z": 1.0}}),
+    ],
+)
+def test_h3wb_of_wrong_types_is_one_error(cli, tmp_path, rng, key, change):
+    sample = h3wb_sample(rng)
+    sample[key] = {**sample[key], **change} if isinstance(change, dict) else change
+    path = tmp_path / "2Dto3D_train.json"
+    path.write_text(json.dumps({"7": sample}))
+    out = tmp_path / "out.h5"
+    assert refused(cli("build-dataset", "h3wb", path, "-o", out), path.name, out)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"p3d_info": "car"},
+        {"p3d_info": [1]},
+        {"p3d_info": {"p3d_class": ["car"]}},
+        {"p3d_info": {"p3d_class": 5}},
+        {"p3d_info": {"image_size": "ab"}},
+        {"p3d_info": {"image_size": 5}},
+        {"p3d_info": {"image_size": None}},
+        {"p3d_info": {"image_size": [float("inf"), 3]}},
+        {"p3d_info": {"image_size": [-1, 3]}},
+        {"class_mask": "abc", "p3d_info": {}},
+        {"class_mask": None, "p3d_info": {}},
+        {"kp_defined": "abc"},
+        {"kp_defined": None},
+        {"kp_defined": [1]},
+        {"kp_defined": {"a": 1}},
+        {"kp_loc_3d": [[1e300] * pascal3d.P3D_TOTAL] * 3},
+    ],
+)
+def test_pascal3d_of_wrong_types_is_one_error(cli, tmp_path, rng, change):
+    car, _, _ = c3dpo_sample("car", rng)
+    path = tmp_path / "pascal3d_val.json"
+    path.write_text(json.dumps([{**car, **change}]))
+    out = tmp_path / "out.h5"
+    assert refused(cli("build-dataset", "pascal3d", path, "-o", out), path.name, out)
