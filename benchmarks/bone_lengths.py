@@ -81,6 +81,45 @@ def from_bones(xy: np.ndarray, dz: np.ndarray, parents) -> np.ndarray:
     return np.concatenate([xy, z[..., None]], -1)
 
 
+def lifted_views(model, ds, category: str, split: str = "all"):
+    """(sequence, view, true 3D in the camera frame, flat lift, the model's lift in the camera) for every view of a
+    sequence of ``category`` in ``split`` whose joints are all seen, in a rig with a tree."""
+    for i in range(ds.num_sequences):
+        s = ds.sequences
+        if s["category"][i] != category or split not in ("all", s["split"][i]):
+            continue
+        seq = ds.sequence(i)
+        if seq.rig.parents is None or seq.num_frames < 2:
+            continue
+        for view in seq.views:
+            truth = seq.points3d @ view.camera.R.T + view.camera.t  # camera frame
+            if not (np.isfinite(truth).all() and view.visible.all()):
+                continue
+            T, J, _ = truth.shape
+            pixels = torch.as_tensor(view.points2d, dtype=torch.float32)
+            seen = torch.ones(T, J, dtype=torch.bool)
+            flat = flat_lift(pixels, seen)
+            adjacency = torch.as_tensor(seq.rig.adjacency())[None]
+            with torch.no_grad():
+                pred = in_camera(model.lift_clips(pixels[None], seen[None], seen[:1], adjacency)[0], flat[..., :2])
+            yield seq, view, truth, flat, pred
+
+
+def depth_steps(truth: np.ndarray, pred: np.ndarray, parents) -> tuple[np.ndarray, np.ndarray]:
+    """Each bone's depth step (child minus parent, along the camera axis), true and the model's, over all frames."""
+    bone = np.asarray(parents) >= 0
+    true_step, model_step = bone_offsets(truth, parents)[..., 2], bone_offsets(pred, parents)[..., 2]
+    return true_step[:, bone].ravel(), model_step[:, bone].ravel()
+
+
+def bone_sides(steps: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
+    """How often (%) the model turns a bone to the true side, each bone weighted by its true depth step (50% is
+    chance), and the correlation of its depth steps with the true ones."""
+    true_step, model_step = (np.concatenate(k) for k in zip(*steps, strict=True))
+    agree = (np.sign(true_step) == np.sign(model_step)) * np.abs(true_step)
+    return 100 * agree.sum() / np.abs(true_step).sum(), float(np.corrcoef(true_step, model_step)[0, 1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkpoint")
@@ -93,55 +132,38 @@ def main() -> None:
     steps: list[tuple[np.ndarray, np.ndarray]] = []  # each bone's depth step, true and the model's
     clips = 0
     with open_dataset(args.dataset) as ds:
-        for i in range(ds.num_sequences):
-            s = ds.sequences
-            if s["category"][i] != args.category or args.split not in ("all", s["split"][i]):
-                continue
-            seq = ds.sequence(i)
+        for seq, view, truth, flat, pred in lifted_views(model, ds, args.category, args.split):
             parents = seq.rig.parents
-            if parents is None or seq.num_frames < 2:
-                continue
-            for view in seq.views:
-                truth = seq.points3d @ view.camera.R.T + view.camera.t  # camera frame
-                if not (np.isfinite(truth).all() and view.visible.all()):
-                    continue
-                T, J, _ = truth.shape
-                pixels = torch.as_tensor(view.points2d, dtype=torch.float32)
-                seen = torch.ones(T, J, dtype=torch.bool)
-                flat = flat_lift(pixels, seen)
-                xy = flat[..., :2]
-                adjacency = torch.as_tensor(seq.rig.adjacency())[None]
-                with torch.no_grad():
-                    pred = in_camera(model.lift_clips(pixels[None], seen[None], seen[:1], adjacency)[0], xy)
-                xy_np, pred_np = xy.double().numpy(), pred.double().numpy()
-                held = hold_lengths(xy_np, pred_np[..., 2], parents)
-                # the bounds: 2D of a weak-perspective camera at each frame's true mean depth, in the data's units
-                K = view.camera.K
-                metric = (view.points2d - K[:2, 2]) / K[0, 0] * truth[..., 2].mean(1)[:, None, None]
-                flat_len = np.linalg.norm(bone_offsets(metric, parents), axis=-1)
-                true_len = np.linalg.norm(bone_offsets(truth[:1], parents), axis=-1)
-                true_step, model_step = bone_offsets(truth, parents)[..., 2], bone_offsets(pred_np, parents)[..., 2]
-                true_sign, model_sign = np.sign(true_step), np.sign(model_step)
-                bone = np.asarray(parents) >= 0
-                steps.append((true_step[:, bone].ravel(), model_step[:, bone].ravel()))
+            T, J, _ = truth.shape
+            seen = torch.ones(T, J, dtype=torch.bool)
+            xy_np, pred_np = flat[..., :2].double().numpy(), pred.double().numpy()
+            held = hold_lengths(xy_np, pred_np[..., 2], parents)
+            # the bounds: 2D of a weak-perspective camera at each frame's true mean depth, in the data's units
+            K = view.camera.K
+            metric = (view.points2d - K[:2, 2]) / K[0, 0] * truth[..., 2].mean(1)[:, None, None]
+            flat_len = np.linalg.norm(bone_offsets(metric, parents), axis=-1)
+            true_len = np.linalg.norm(bone_offsets(truth[:1], parents), axis=-1)
+            true_sign = np.sign(bone_offsets(truth, parents)[..., 2])
+            model_sign = np.sign(bone_offsets(pred_np, parents)[..., 2])
+            steps.append(depth_steps(truth, pred_np, parents))
 
-                def depth_of(length, sign, flat_len=flat_len):
-                    return sign * np.sqrt(np.clip(length**2 - flat_len**2, 0, None))
+            def depth_of(length, sign, flat_len=flat_len):
+                return sign * np.sqrt(np.clip(length**2 - flat_len**2, 0, None))
 
-                shapes = {
-                    "flat lift": flat.numpy(),
-                    "model": pred_np,
-                    "model, bone lengths held constant": np.concatenate([xy_np, held[..., None]], -1),
-                    "bound: true lengths, true signs": from_bones(metric, depth_of(true_len, true_sign), parents),
-                    "bound: longest 2D lengths, true signs": from_bones(
-                        metric, depth_of(flat_len.max(0, keepdims=True), true_sign), parents
-                    ),
-                    "bound: true lengths, model's signs": from_bones(metric, depth_of(true_len, model_sign), parents),
-                }
-                target = torch.as_tensor(truth, dtype=torch.float32)
-                for row, shape in shapes.items():
-                    errors[row].append(pa_mpjpe_pct(torch.as_tensor(shape, dtype=torch.float32), target, seen).numpy())
-                clips += 1
+            shapes = {
+                "flat lift": flat.numpy(),
+                "model": pred_np,
+                "model, bone lengths held constant": np.concatenate([xy_np, held[..., None]], -1),
+                "bound: true lengths, true signs": from_bones(metric, depth_of(true_len, true_sign), parents),
+                "bound: longest 2D lengths, true signs": from_bones(
+                    metric, depth_of(flat_len.max(0, keepdims=True), true_sign), parents
+                ),
+                "bound: true lengths, model's signs": from_bones(metric, depth_of(true_len, model_sign), parents),
+            }
+            target = torch.as_tensor(truth, dtype=torch.float32)
+            for row, shape in shapes.items():
+                errors[row].append(pa_mpjpe_pct(torch.as_tensor(shape, dtype=torch.float32), target, seen).numpy())
+            clips += 1
     if not clips:
         raise SystemExit(f"no sequence of category {args.category!r} with every joint seen in {args.dataset}")
     frames = sum(len(e) for e in errors["model"])
@@ -150,12 +172,10 @@ def main() -> None:
         [[row, f"{np.concatenate(errors[row]).mean():.2f}"] for row in ROWS],
         f"{args.category}: {clips} views of sequences, {frames} frames ({args.split} split)",
     )
-    true_step, model_step = (np.concatenate(k) for k in zip(*steps, strict=True))
-    agree = (np.sign(true_step) == np.sign(model_step)) * np.abs(true_step)
+    side, correlation = bone_sides(steps)
     print(
-        f"the model turns a bone to the true side for {100 * agree.sum() / np.abs(true_step).sum():.0f}% of the depth "
-        f"(each bone weighted by its true depth step; 50% is chance); correlation of its depth steps with the true "
-        f"ones {np.corrcoef(true_step, model_step)[0, 1]:.2f}"
+        f"the model turns a bone to the true side for {side:.0f}% of the depth (each bone weighted by its true depth "
+        f"step; 50% is chance); correlation of its depth steps with the true ones {correlation:.2f}"
     )
 
 
