@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,7 +97,7 @@ def _positive(value, what: str, path: Path) -> float | None:
     """``value`` as a positive finite number (None stays None)."""
     if value is None:
         return None
-    if not _is_number(value) or not 0 < value < np.inf:
+    if not _is_number(value) or not 0 < value <= sys.float_info.max:  # an integer may be too large for a float
         raise LfmError(f"{what} must be a positive number, not {value!r}", path)
     return float(value)
 
@@ -104,7 +105,7 @@ def _positive(value, what: str, path: Path) -> float | None:
 def _image_size(size, path: Path) -> tuple[int, int] | None:
     if size is None:
         return None
-    if not (isinstance(size, list | tuple) and len(size) == 2 and all(_is_number(v) and v >= 1 for v in size)):
+    if not (isinstance(size, list | tuple) and len(size) == 2 and all(_is_number(v) and 1 <= v < 2**31 for v in size)):
         raise LfmError(f'"image_size" must be [width, height] in pixels, not {size!r}', path)
     return int(size[0]), int(size[1])
 

@@ -4,6 +4,7 @@ import h5py
 import numpy as np
 import pytest
 
+from lfmcli.errors import LfmError
 from lfmcli.io.readers import read_keypoints
 from lfmcli.rigs import get_rig
 
@@ -110,3 +111,11 @@ def test_a_format_is_one_registry_entry_and_detection_follows_it(tmp_path, cli, 
     kp = read_keypoints(path)
     assert kp.format == "tsv" and kp.shape == (1, 1, 2)
     assert readers.detect_format(tmp_path) == "openpose"  # folders are OpenPose output
+
+
+@pytest.mark.parametrize("field", [{"fps": 2**1100}, {"image_size": [2**40, 480]}])
+def test_numbers_too_large_for_their_use_are_one_error(tmp_path, field):
+    path = tmp_path / "points.json"
+    path.write_text(json.dumps({"keypoints": [[[1, 2], [3, 5], [6, 4]]] * 2, **field}))
+    with pytest.raises(LfmError, match=r"points\.json: .*must be"):
+        read_keypoints(path)
