@@ -293,7 +293,9 @@ def synthetic(
     motions: int = typer.Option(2, "--motions", help="Motions (walk, trot, turn, idle) per creature."),
     frames: int = typer.Option(90, "--frames", help="Frames per sequence."),
     kinds: str = typer.Option("biped,quadruped,bird,crawler", "--kinds", help="Comma-separated body plans."),
-    keep_meshes: Path = typer.Option(None, "--keep-meshes", help="Keep the generated .anime and marker files here."),
+    keep_meshes: Path = typer.Option(
+        None, "--keep-meshes", help="Keep the generated .anime and marker files here (a folder without meshes)."
+    ),
     views: int = VIEWS,
     seed: int = SEED,
     split: str = SPLIT,
