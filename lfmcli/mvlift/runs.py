@@ -15,7 +15,7 @@ import torch
 
 from ..devices import resolve_device
 from ..errors import LfmError
-from ..files import atomic_path, read_text, run_lock
+from ..files import atomic_path, check_writable_folder, read_text, run_lock
 from ..schedule import CosineSchedule
 from ..train import resume_state
 from .config import DiffusionTraining, MVLiftConfig
@@ -78,6 +78,7 @@ class RunFolder:
             raise LfmError(f"nothing to resume: no {self.state_file.name} (start without --resume)", self.run)
         if not resume and self.state_file.exists():
             raise LfmError("already holds this stage: continue it with --resume, or choose a new --output", self.run)
+        check_writable_folder(self.run)
         self.run.mkdir(parents=True, exist_ok=True)
         self._lock = run_lock(self.run)
         if not resume:

@@ -128,3 +128,15 @@ def test_the_prior_is_not_a_multiview_checkpoint(motion_h5, tmp_path, cli):
     assert r.exit_code == 1
     with pytest.raises(Exception, match="not the multiview model"):
         load_checkpoint(run / "prior.safetensors")
+
+
+def test_a_run_folder_where_nothing_can_be_written_is_one_error(tmp_path):
+    from lfmcli.errors import LfmError
+    from lfmcli.mvlift.config import MVLiftConfig
+    from lfmcli.mvlift.runs import RunFolder
+
+    (tmp_path / "file").write_text("kept")
+    for run, problem in ((tmp_path / "file", "is a file"), (tmp_path / "file" / "run", "cannot write in folder")):
+        with pytest.raises(LfmError, match=problem):
+            RunFolder(run, MVLiftConfig(), "prior.safetensors", resume=False)
+    assert (tmp_path / "file").read_text() == "kept"
