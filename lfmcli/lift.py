@@ -140,6 +140,9 @@ def lift_file(
     rate where the input does not (or overrides it)."""
     input, output = Path(input), Path(output)
     also = list(dict.fromkeys(also))  # a format asked for twice is written once
+    other = [f for f, w in WRITERS.items() if f != "h5" and w.suffix == output.suffix.lower()]
+    if other:  # the main result is HDF5: a name promising another format would mislead whoever opens it
+        raise LfmError(f"the result is HDF5, not {other[0]}: name it .h5 and add --also {other[0]}", output)
     for f in also:
         if f not in WRITERS or f == "h5":
             raise LfmError(f"--also {f!r}: choose {', '.join(w for w in WRITERS if w != 'h5')}")

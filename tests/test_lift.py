@@ -211,3 +211,12 @@ def test_also_never_writes_one_file_twice(cli, ckpt, tmp_path):
     assert not (tmp_path / "res.json").exists()
     r = cli("lift", src, "-o", tmp_path / "res.h5", "--also", "json", "--also", "json", "--checkpoint", ckpt[0])
     assert r.exit_code == 0 and r.stderr.count("res.json") == 1, r.output
+
+
+def test_an_output_named_for_another_format_is_refused(cli, ckpt, tmp_path):
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps({"keypoints": [[[1, 2], [3, 5], [6, 4]]] * 2}))
+    for name in ("res.json", "res.npz", "res.c3d"):
+        r = cli("lift", src, "-o", tmp_path / name, "--checkpoint", ckpt[0])
+        assert r.exit_code == 1 and "name it .h5" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.output
+        assert not (tmp_path / name).exists()

@@ -8,6 +8,7 @@ that checks itself when made, and its function turns input paths and options int
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -78,13 +79,16 @@ def split_from_name(path: Path) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+MAX_VIEWS = 1000  # random cameras per sequence: far more than any training needs, bounded so a typo cannot hang
+
+
 def parse_ratios(text: str) -> tuple[float, float, float]:
     """'0.8,0.1,0.1' -> train, val, test fractions summing to 1."""
     try:
         parts = [float(x) for x in text.split(",")]
     except ValueError:
         parts = []
-    if len(parts) != 3 or any(p < 0 for p in parts) or sum(parts) <= 0:
+    if len(parts) != 3 or not all(0 <= p < math.inf for p in parts) or sum(parts) <= 0:
         raise LfmError(f"--split {text!r}: give three non-negative train,val,test ratios such as 0.8,0.1,0.1")
     total = sum(parts)
     return tuple(p / total for p in parts)  # type: ignore[return-value]
@@ -150,8 +154,8 @@ def write_dataset(
     with a note."""
     if not planned:
         raise LfmError("no sequences to write")
-    if views < 1:
-        raise LfmError("--views must be at least 1")
+    if not 1 <= views <= MAX_VIEWS:
+        raise LfmError(f"--views {views}: give 1 to {MAX_VIEWS} random cameras per sequence")
     free = [i for i, p in enumerate(planned) if p.split is None]
     splits = [p.split for p in planned]
     for i, split in zip(

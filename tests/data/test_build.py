@@ -21,8 +21,17 @@ def test_splits_are_per_sequence_per_category_and_order_free():
     shuffled = assign_splits([names[i] for i in order], [cats[i] for i in order], (0.8, 0.1, 0.1))
     assert {names[i]: s for i, s in zip(order, shuffled, strict=True)} == dict(zip(names, splits, strict=True))
     assert parse_ratios("8,1,1") == pytest.approx((0.8, 0.1, 0.1))
-    with pytest.raises(LfmError):
-        parse_ratios("0.8,0.2")
+    for bad in ("0.8,0.2", "nan,nan,nan", "inf,0,0", "0.8,-0.1,0.3"):
+        with pytest.raises(LfmError):
+            parse_ratios(bad)
+
+
+def test_views_are_bounded(tmp_path, rng, write_interchange):
+    path = write_interchange(tmp_path / "x.npz", rng.normal(size=(5, 3, 3)), ["a", "b", "c"], [-1, 0, 1])
+    for views in (0, 10**20):
+        with pytest.raises(LfmError, match="--views"):
+            write_dataset(tmp_path / "o.h5", npz.plan([path]), views=views)
+    assert not (tmp_path / "o.h5").exists()
 
 
 def test_npz_import_with_random_and_real_views(tmp_path, rng, write_interchange):

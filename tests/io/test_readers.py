@@ -94,7 +94,7 @@ def test_a_format_is_one_registry_entry_and_detection_follows_it(tmp_path, cli, 
     from lfmcli.io import readers
     from lfmcli.keypoints import Keypoints2D
 
-    assert list(readers.READERS) == ["lfm-json", "coco", "openpose", "dlc", "sleap", "slp"]
+    assert list(readers.READERS) == ["lfm-json", "coco", "openpose", "dlc", "sleap", "slp", "movement"]
     help_text = cli("lift", "--help").stdout
     assert all(name in help_text for name in readers.READERS)  # --format help comes from the registry
     path = tmp_path / "track.tsv"
