@@ -170,6 +170,8 @@ def write_dataset(
         for p, split in zip(planned, splits, strict=True):
             try:
                 seq = p.load()
+                if np.isinf(seq.points3d).any():  # a scale or unit that overflowed float32
+                    raise LfmError(f"sequence {p.name!r}: its 3D reaches beyond the float range (check the scale)")
             except LfmError as e:
                 if not skip_bad:
                     raise

@@ -254,11 +254,13 @@ def plan(
 
         def load(path=path, name=name, file_scale=file_scale) -> Sequence:
             m = parse_bvh(path)
+            with np.errstate(over="ignore"):  # a scale too large gives infinities, which the writer refuses
+                points3d = (bvh_positions(m, fps=fps, end_sites=end_sites) * file_scale).astype(np.float32)
             return Sequence(
                 name=name,
                 category=category,
                 rig=bvh_rig(m, end_sites),
-                points3d=(bvh_positions(m, fps=fps, end_sites=end_sites) * file_scale).astype(np.float32),
+                points3d=points3d,
                 fps=float(fps or m.fps),
                 up_axis="y",
                 units="m",

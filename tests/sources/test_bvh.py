@@ -1,5 +1,6 @@
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -169,3 +170,13 @@ def test_units_are_guessed_from_names_and_size_and_said(shared_data):
     assert plan(files[:1], scale=CMU_UNIT).notes == []
     # the conversion that keeps CMU's ASF bone names is the shipped CMU BVH rig (its cmu_asf layout)
     assert plan(files[:1]).sequences[0].load().rig.name == "cmu_bvh_31"
+
+
+def test_a_scale_that_overflows_the_points_is_one_error(cli, tmp_path):
+    bvh = next((Path(__file__).resolve().parents[2].parent / "shared" / "data" / "bvh_cmu").glob("*.bvh"), None)
+    if bvh is None:
+        pytest.skip("../shared/data/bvh_cmu is not here")
+    out = tmp_path / "o.h5"
+    r = cli("build-dataset", "bvh", bvh, "-o", out, "--scale", "1e300")
+    assert r.exit_code == 1 and "float range" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert not out.exists()
