@@ -106,12 +106,10 @@ class Trainer:
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cuda else "cpu"
         self.device = resolve_device(device)
         self.cuda = self.device.startswith("cuda")
-        t, d = cfg.training, cfg.data
+        t = cfg.training
         self.model_cfg = cfg.model
         self.temporal = MODELS[self.model_cfg.kind].temporal
-        chosen = d.categories, d.exclude_categories
-        self.train_bank = SampleBank(d.paths, "train", *chosen)
-        self.val_bank = SampleBank(d.paths, d.val_split, *chosen)
+        self.train_bank, self.val_bank = self._banks()
         if self.temporal and not len(self.train_bank.window_views()):
             raise LfmError("the space-time model needs time series (fps > 0) in the training data")
         torch.manual_seed(t.seed)
@@ -151,6 +149,12 @@ class Trainer:
             self.net = DistributedDataParallel(self.net, device_ids=[self.device] if self.cuda else None)
 
     # ----- data
+    def _banks(self) -> tuple[SampleBank, SampleBank]:
+        """The training and validation samples: views with 3D."""
+        d = self.cfg.data
+        chosen = d.categories, d.exclude_categories
+        return SampleBank(d.paths, "train", *chosen), SampleBank(d.paths, d.val_split, *chosen)
+
     def _train_batch(self) -> Batch:
         return make_train_batch(self.train_bank, self.cfg.data, self.cfg.training.batch_size, self.temporal, self.rng)
 
@@ -254,7 +258,7 @@ class Trainer:
                 self.opt.step()
                 self.step += 1
                 losses.append(float(loss))
-                seen += int(batch.has_3d.any(-1).sum())
+                seen += int(batch.visible.any(-1).sum())
                 if self.on_step:
                     self.on_step(k + 1, steps, losses[-1])
                 if time.perf_counter() - started > budget:
@@ -334,9 +338,17 @@ class Trainer:
             "bad_epochs": self.bad_epochs,
             "rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
+            **self._extra_state(),
         }
         with atomic_path(self.run / "trainer.pt") as tmp:
             torch.save(state, tmp)
+
+    def _extra_state(self) -> dict:
+        """What a subclass trains besides the model (tensors, numbers, strings), resumed with it."""
+        return {}
+
+    def _load_extra_state(self, state: dict) -> None:
+        pass
 
     def _restore(self) -> None:
         path = self.run / "trainer.pt"
@@ -351,6 +363,7 @@ class Trainer:
             self.epoch, self.step, self.best, self.bad_epochs = (state[k] for k in keys)
             self.rng.bit_generator.state = state["rng"]
             torch.set_rng_state(state["torch_rng"])
+            self._load_extra_state(state)
         # a run killed after logging an epoch but before saving it logged an epoch that is trained again now
         log = self.run / "metrics.jsonl"
         if log.exists():

@@ -6,6 +6,7 @@ import typer
 
 from .. import __version__
 from . import build_dataset, dataset, models, mvlift, rigs
+from .adapt import adapt
 from .common import LfmGroup
 from .eval import eval_
 from .lift import lift
@@ -29,6 +30,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(build_dataset.app, name="build-dataset")
 app.add_typer(mvlift.app, name="mvlift")
 app.command("train")(train)
+app.command("adapt")(adapt)
 app.command("eval")(eval_)
 app.command("lift")(lift)
 app.command("render")(render)

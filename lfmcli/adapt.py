@@ -1,0 +1,526 @@
+"""Adapting a lifter to a new kind of object from its 2D alone (`lfm adapt`).
+
+A model trained on other kinds of object turns a new kind's bones to the true side no more often than chance; the
+new kind's own 2D, thousands of frames of it, says much about its 3D. `Adapter` is `lfm train`'s Trainer with a loss
+that reads no 3D, each term a key of the ``adapt`` config block with its weight (0 turns it off):
+
+- ``reprojection``: the lift, seen by the weak-perspective camera that fits it best, gives the input 2D (a model
+  with depth output keeps the input 2D by construction; this is for residual and shape output);
+- ``adversarial``: the lift turned about the vertical axis and tilted, projected orthographically and normalised as
+  the model's input, must look like the real 2D of its rig to a critic (a small MLP per rig) that learns, on the
+  same 2D, to tell the two apart;
+- ``cycle``: that other view, lifted and turned back, gives the first lift again, up to scale;
+- ``bone_lengths``: each bone of the rig's tree keeps one length over a clip of consecutive frames (up to each
+  frame's scale);
+- ``symmetry``: mirrored bones (the rig's left/right pairs) have one length.
+
+Batches are clips of ``data.window`` consecutive frames of one rig. Validation scores the terms without the critic
+(which changes as it learns) on fixed clips and views; the flat lift's score is logged beside it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoint import default_checkpoint, load_checkpoint
+from .config import MODEL_PRESETS, DataConfig, ModelConfig, RunConfig, _check, _read_yaml, check_kind, parse_set
+from .data.dataset import Batch, SampleBank, occlude, rotate_scale_2d
+from .devices import resolve_device
+from .errors import LfmError
+from .geometry.procrustes import centre, masked_mse, similarity_align, spread
+from .models import flat_lift
+from .models.lfm import normalize_2d
+from .train import Trainer
+
+MIN_SEEN = 3  # points a frame needs to count as a pose
+FRAMES = 64  # frames per batch: single frames for a single-frame model, clips of its window for a space-time one
+TRAINING = {  # adaptation's own training defaults: short runs of small batches, a step or time budget
+    "steps_per_epoch": 50,
+    "val_samples": 1024,
+    "patience": 1000,
+    "schedule": "cosine",
+    "warmup_steps": 20,
+}
+LR = {"checkpoint": 1e-4, "scratch": 1e-3}  # a trained model is nudged, a fresh one learns
+STATIONARY = ("reprojection", "cycle", "bone_lengths", "symmetry")  # the terms without a critic: validation's
+
+
+@dataclass
+class AdaptConfig:
+    """The weights of the terms of the adaptation loss (0 turns one off) and how their views and critic are made."""
+
+    reprojection: float = 1.0
+    adversarial: float = 1.0
+    cycle: float = 0.0  # measured: it slows the others (a flat lift is nearly a fixed point of it)
+    bone_lengths: float = 1.0
+    symmetry: float = 0.1
+    azimuth_deg: float = 180.0  # other views: turned about the vertical (image y) axis by up to +- this
+    elevation_deg: list[float] = field(default_factory=lambda: [-10.0, 10.0])  # and tilted by this much
+    critic_dim: int = 128
+    critic_lr: float = 1e-3
+    min_frames: int = 200  # frames (showing at least half of their rig's joints) needed to learn from
+
+    def __post_init__(self):
+        _check(
+            self,
+            "adapt",
+            at_least_1=("critic_dim", "min_frames"),
+            positive=("critic_lr",),
+            not_negative=("azimuth_deg", *STATIONARY, "adversarial"),
+        )
+        low, high = self.elevation_deg if len(self.elevation_deg) == 2 else (1, 0)
+        if not -90 <= low <= high <= 90:
+            raise LfmError(f"config key 'adapt.elevation_deg' takes [low, high] in degrees, not {self.elevation_deg}")
+        if not any(self.weights().values()):
+            raise LfmError("every term of the adaptation loss is off (adapt.* weights 0): nothing to learn from")
+
+    def weights(self) -> dict[str, float]:
+        return {k: getattr(self, k) for k in (*STATIONARY, "adversarial")}
+
+
+@dataclass
+class AdaptRunConfig(RunConfig):
+    """`lfm train`'s blocks and the ``adapt`` block; saved as the run folder's config.yaml."""
+
+    adapt: AdaptConfig = field(default_factory=AdaptConfig)
+
+    def __post_init__(self):
+        if self.data.augment.active:
+            raise LfmError("config key 'data.augment' makes new 2D from 3D, which adaptation has none of: leave it off")
+
+    @classmethod
+    def resume(cls, run: str | Path, overrides: Iterable[str] = (), training: dict | None = None) -> AdaptRunConfig:
+        path = Path(run) / "config.yaml"
+        if path.exists() and "adapt" not in _read_yaml(path):
+            raise LfmError(
+                "not an adaptation run (its config.yaml has no adapt block): continue it with lfm train", run
+            )
+        return super().resume(run, overrides, training)
+
+
+def adapt_config(
+    checkpoint: str | Path | None = None,
+    scratch: str | None = None,
+    kind: str = "lfm",
+    config_file: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    paths: Iterable[str | Path] = (),
+    training: dict | None = None,
+) -> AdaptRunConfig:
+    """A new adaptation's config: the model of ``checkpoint`` (the packaged model of ``kind`` by default) with its
+    weights, or a fresh model of preset ``scratch``; then adaptation's defaults, ``config_file``, ``--set``
+    overrides, the data ``paths`` and the command's flags."""
+    check_kind(kind)
+    if scratch is not None:
+        if checkpoint is not None:
+            raise LfmError("give a --checkpoint to start from or --scratch, not both")
+        if scratch not in MODEL_PRESETS[kind]:
+            raise LfmError(f"--preset {scratch!r}: {kind} presets are {', '.join(MODEL_PRESETS[kind])}")
+        model, init, lr = {"kind": kind, **MODEL_PRESETS[kind][scratch]}, None, LR["scratch"]
+        window = DataConfig().window if kind == "spacetime" else 1
+    else:
+        path = Path(checkpoint) if checkpoint is not None else default_checkpoint(kind)
+        start = load_checkpoint(path)
+        if not isinstance(start.config, ModelConfig):
+            raise LfmError("lfm adapt starts from an lfm or spacetime model, not this kind of checkpoint", path)
+        model, init, lr = start.config.to_dict(), str(path), LR["checkpoint"]
+        window = start.window if start.model.temporal else 1
+    training = {**TRAINING, "batch_size": max(FRAMES // window, 1), "lr": lr, "init": init}
+    cfg = AdaptRunConfig().merged({"model": model, "data": {"window": window}, "training": training})
+    if config_file is not None:
+        cfg = cfg.merged(_read_yaml(Path(config_file)))
+    cfg = cfg.merged(parse_set(overrides)).merged({"training": training or {}})
+    paths = [str(p) for p in paths]
+    if paths:
+        cfg.data.paths = paths
+    if not cfg.data.paths:
+        raise LfmError("no data to adapt to: give --data TRACKS.h5 (lfm build-dataset tracks makes one)")
+    return cfg
+
+
+def with_steps(cfg: AdaptRunConfig, steps: int, resume: bool = False) -> AdaptRunConfig:
+    """``cfg`` set to stop after ``steps`` optimisation steps in all (epochs of at most training.steps_per_epoch;
+    a resumed run keeps its epoch length)."""
+    if steps < 1:
+        raise LfmError(f"--steps {steps}: give at least 1")
+    per_epoch = cfg.training.steps_per_epoch or TRAINING["steps_per_epoch"]
+    epochs = math.ceil(steps / per_epoch)
+    if not resume:
+        per_epoch = math.ceil(steps / epochs)
+    return cfg.merged({"training": {"epochs": epochs, "steps_per_epoch": per_epoch}})
+
+
+# ----- the data
+
+
+def adaptation_banks(d: DataConfig, a: AdaptConfig, clips: bool) -> tuple[SampleBank, SampleBank]:
+    """The 2D of the training and validation splits (the training frames where there is no validation split),
+    refused with what would help where it is too little to learn from. ``clips``: a term needs consecutive frames."""
+    chosen = d.categories, d.exclude_categories
+    train = SampleBank(d.paths, "train", *chosen, read_3d=False)
+    check_learnable(train, a.min_frames, clips, ", ".join(map(str, d.paths)))
+    try:
+        val = SampleBank(d.paths, d.val_split, *chosen, read_3d=False)
+    except LfmError:  # the files are readable (train was): a few tracks may all be in the training split
+        val = train
+    return train, val
+
+
+def check_learnable(bank: SampleBank, min_frames: int, clips: bool, where: str) -> None:
+    """One error naming what is missing: enough frames, frames that show most of their joints, joints that move
+    relative to one another, and (``clips``) sequences of two frames or more."""
+    total, usable = bank.num_samples, 0
+    still = []
+    for name, g in bank.groups.items():
+        J = g.rig.num_joints
+        shown = g.visible.sum(-1) >= min(J, max(MIN_SEEN, math.ceil(J / 2)))
+        usable += int(shown.sum())
+        pose = normalize_2d(torch.as_tensor(g.points2d[shown]), torch.as_tensor(g.visible[shown])).numpy()
+        seen = g.visible[shown]
+        if len(pose) > 1:
+            mean = (pose * seen[..., None]).sum(0) / np.maximum(seen.sum(0), 1)[:, None]
+            change = np.sqrt((((pose - mean) ** 2).sum(-1) * seen).sum() / max(seen.sum(), 1))
+            if change < 0.01:  # detector jitter on a still object is about this
+                still.append(name)
+    if total < min_frames:
+        raise LfmError(
+            f"{total} frames of 2D in the training split; adaptation needs at least {min_frames} (adapt.min_frames): "
+            "give more or longer tracks, with varied poses and views",
+            where,
+        )
+    if usable < min_frames:
+        raise LfmError(
+            f"only {usable} of {total} frames show at least half of their joints (most points are missing in most "
+            f"frames); adaptation needs {min_frames}: track the joints more reliably, or build the tracks with a "
+            "lower --min-confidence",
+            where,
+        )
+    if still:
+        raise LfmError(
+            f"the joints of rig {still[0]!r} keep one shape in every frame (they never move relative to one "
+            "another): there is no depth to learn from them; give tracks where the object moves and turns",
+            where,
+        )
+    if clips and not (bank.view_length[bank.window_views()] > 1).any():
+        raise LfmError(
+            "no track has two frames or more (still images only): the bone-length term and the space-time model "
+            "need sequences; give tracks with a frame rate, or set adapt.bone_lengths=0",
+            where,
+        )
+
+
+def clip_batch(bank: SampleBank, d: DataConfig, size: int, rng: np.random.Generator) -> tuple[int, np.ndarray, Batch]:
+    """``size`` random clips of ``d.window`` frames, all of one rig (its critic judges the whole batch): the rig
+    group, the views the clips are from, and the batch."""
+    views = np.arange(len(bank.view_length))
+    first = rng.choice(views, p=bank.view_weights(views, d.balance_categories, d.category_weights))
+    group = bank.view_group[first]
+    views = views[bank.view_group == group]
+    chosen = rng.choice(views, size, p=bank.view_weights(views, d.balance_categories, d.category_weights))
+    starts = (rng.random(size) * np.maximum(bank.view_length[chosen] - d.window + 1, 1)).astype(int)
+    batch = occlude(bank.windows(chosen, starts, d.window), d.occlusion, rng)
+    return int(group), chosen, rotate_scale_2d(batch, d.rotate_2d, d.scale_2d, rng)
+
+
+def longest_bones(bank: SampleBank, share: float = 95) -> np.ndarray:
+    """(views, J) the length in pixels of each joint's bone to its parent, as long as its 2D gets over the view's
+    sequence (a high percentile, not the maximum: a mislabelled frame stretches bones); NaN where there is no bone or
+    it is never seen. A sequence that turns shows each bone near the image plane at some moment."""
+    out = np.full((len(bank.view_length), bank.max_joints), np.nan, np.float32)
+    for v, (g, a, n) in enumerate(zip(bank.view_group, bank.view_start, bank.view_length, strict=True)):
+        grp = bank.groups[bank.group_names[g]]
+        child = np.flatnonzero(grp.parents >= 0)
+        uv, seen = grp.points2d[a : a + n], grp.visible[a : a + n]
+        both = seen[:, child] & seen[:, grp.parents[child]]
+        length = np.linalg.norm(uv[:, child] - uv[:, grp.parents[child]], axis=-1)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a bone never seen
+            out[v, child] = np.nanpercentile(np.where(both, length, np.nan), share, axis=0)
+    return out
+
+
+def turns(count: int, a: AdaptConfig, rng: np.random.Generator) -> torch.Tensor:
+    """(count, 3, 3) random rotations about the vertical (image y) axis, then about the image x axis."""
+    az = np.deg2rad(rng.uniform(-a.azimuth_deg, a.azimuth_deg, count))
+    el = np.deg2rad(rng.uniform(*a.elevation_deg, count))
+    zero, one = np.zeros(count), np.ones(count)
+    about_y = np.stack([np.cos(az), zero, np.sin(az), zero, one, zero, -np.sin(az), zero, np.cos(az)], -1)
+    about_x = np.stack([one, zero, zero, zero, np.cos(el), -np.sin(el), zero, np.sin(el), np.cos(el)], -1)
+    return torch.as_tensor(about_x.reshape(-1, 3, 3) @ about_y.reshape(-1, 3, 3), dtype=torch.float32)
+
+
+# ----- the terms: lifts (B, T, J, 3), masks (B, T, J) of the points seen
+
+
+def other_view(points: torch.Tensor, seen: torch.Tensor, turn: torch.Tensor) -> torch.Tensor:
+    """The lifts turned by ``turn`` (B, 3, 3) about their centres and seen orthographically: (B, T, J, 2)."""
+    return torch.einsum("bij,btkj->btki", turn, centre(points, seen))[..., :2]
+
+
+def reprojection_error(points: torch.Tensor, xy: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance of the lift seen by its best weak-perspective camera to the normalised 2D ``xy``: the
+    camera by alternating similarity alignment to the 2D with the aligned lift's own depth."""
+    J = points.shape[-2]
+    p, g, m = points.reshape(-1, J, 3), xy.reshape(-1, J, 2), seen.reshape(-1, J)
+    keep = m.sum(-1) >= MIN_SEEN
+    p, g, m = p[keep], g[keep], m[keep]
+    fit = p
+    for _ in range(4):
+        fit = similarity_align(p, torch.cat([g, fit[..., 2:].detach()], -1), m)
+    return masked_mse(fit[..., :2], g, m)
+
+
+def cycle_error(first: torch.Tensor, again: torch.Tensor, turn: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """How far the lift of the other view, turned back, is from the first lift after one scale per frame (the
+    second lift is in its own view's units), relative to the first lift's spread."""
+    back = torch.einsum("bji,btkj->btki", turn, centre(again, seen))
+    target = centre(first, seen)
+    w = seen[..., None].to(first.dtype)
+    scale = ((w * back * target).sum((-2, -1)) / (w * back * back).sum((-2, -1)).clamp(min=1e-12)).detach()
+    err = (w * (scale[..., None, None] * back - target) ** 2).sum((-2, -1)) / seen.sum(-1).clamp(min=1)
+    frames = seen.sum(-1) >= MIN_SEEN
+    return (err / spread(target, seen).clamp(min=1e-12))[frames].mean() if frames.any() else err.sum() * 0
+
+
+def image_scale(points2d: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """(...,) the scale by which the models normalise each frame's 2D (..., J, 2): the largest coordinate of its
+    seen points about their mean, in pixels."""
+    w = seen[..., None].to(points2d.dtype)
+    p = torch.nan_to_num(points2d)
+    mean = (w * p).sum(-2, keepdim=True) / w.sum(-2, keepdim=True).clamp(min=1)
+    return ((p - mean) * w).abs().amax((-2, -1)).clamp(min=1e-6)
+
+
+def bone_lengths(points: torch.Tensor, parents: torch.Tensor) -> torch.Tensor:
+    """(B, T, J) length of each joint's bone to its parent (``parents`` (B, J), -1: none; its value then is
+    meaningless)."""
+    B, T, J, _ = points.shape
+    base = torch.gather(points, 2, parents.clamp(min=0)[:, None, :, None].expand(B, T, J, 3))
+    return ((points - base) ** 2).sum(-1).add(1e-12).sqrt()
+
+
+def bone_length_error(points: torch.Tensor, parents: torch.Tensor, longest: torch.Tensor, frames: torch.Tensor):
+    """Mean squared relative difference of each bone's length from ``longest`` (B, J), as long as it gets in the 2D
+    of its sequence, in ``frames`` (B, T): every bone keeps one length, which the 2D shows. ``points`` in the same
+    unit (pixels): with a free scale per frame, a lift whose depth dwarfs its 2D would keep every length."""
+    length = bone_lengths(points, parents)
+    known = (parents >= 0) & torch.isfinite(longest) & (torch.nan_to_num(longest) > 0)
+    w = (known[:, None] & frames[..., None]).to(points.dtype)
+    target = torch.where(known, longest, torch.ones_like(longest))[:, None]
+    return (w * (length / target - 1) ** 2).sum() / w.sum().clamp(min=1)
+
+
+def symmetry_error(points: torch.Tensor, parents: torch.Tensor, mirror: torch.Tensor, frames: torch.Tensor):
+    """Mean squared relative difference of the lengths of mirrored bones (``mirror`` (B, J): each joint's left/right
+    counterpart, itself where it has none) in ``frames`` (B, T)."""
+    B, T, J, _ = points.shape
+    rel = bone_lengths(points, parents)
+    other = torch.gather(rel, 2, mirror[:, None].expand(B, T, J))
+    bone = parents >= 0
+    pair = bone & torch.gather(bone, 1, mirror) & (mirror != torch.arange(J, device=mirror.device))
+    w = (pair[:, None] & frames[..., None]).to(points.dtype)
+    return (w * ((rel - other) / (rel + other).clamp(min=1e-9)) ** 2).sum() / w.sum().clamp(min=1)
+
+
+@dataclass
+class Clips:
+    """What the loss needs beside a batch of clips: its rig's critic (-1: none), the longest 2D length of each bone
+    in the clips' sequences (B, J), and the turns of their other views (B, 3, 3; drawn at each training step)."""
+
+    rig: int
+    longest: torch.Tensor
+    turn: torch.Tensor | None
+
+
+class Critic(nn.Module):
+    """Tells real 2D poses of a rig from other views of lifts: one small MLP per rig, on the pose normalised as the
+    model's input (hidden points 0) and which points are seen."""
+
+    def __init__(self, joints: list[int], dim: int):
+        super().__init__()
+        self.nets = nn.ModuleList(
+            nn.Sequential(
+                nn.Linear(3 * J, dim), nn.LeakyReLU(0.2), nn.Linear(dim, dim), nn.LeakyReLU(0.2), nn.Linear(dim, 1)
+            )
+            for J in joints
+        )
+
+    def forward(self, rig: int, points2d: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+        """(N, J, 2) poses with (N, J) masks -> (N,) scores: 1 real, 0 made."""
+        pose = normalize_2d(points2d, seen)
+        return self.nets[rig](torch.cat([pose.flatten(1), seen.to(pose.dtype)], -1))[:, 0]
+
+
+# ----- the trainer
+
+
+class Adapter(Trainer):
+    """Adapts the model of ``cfg`` (training.init names the checkpoint it starts from, which is only read) to the 2D
+    of cfg.data.paths, into the run folder ``run`` (``resume``: continues the run there)."""
+
+    def __init__(self, cfg: AdaptRunConfig, run: str | Path, *, resume: bool = False, on_step=None):
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise LfmError("lfm adapt runs in one process: start it without torchrun")
+        run = Path(run)
+        init = cfg.training.init
+        if init and Path(init).resolve() in {(run / n).resolve() for n in ("best.safetensors", "last.safetensors")}:
+            raise LfmError("adapting would overwrite the checkpoint it starts from: choose another --output", init)
+        self.start_info = load_checkpoint(init).info if init and Path(init).exists() else {}
+        clips = cfg.adapt.bone_lengths > 0 or cfg.model.kind == "spacetime"
+        self.banks = adaptation_banks(cfg.data, cfg.adapt, clips)
+        torch.manual_seed(cfg.training.seed)
+        joints = [self.banks[0].groups[n].rig.num_joints for n in self.banks[0].group_names]
+        self.critic = Critic(joints, cfg.adapt.critic_dim).to(resolve_device(cfg.training.device))
+        self.critic_opt = torch.optim.AdamW(self.critic.parameters(), lr=cfg.adapt.critic_lr, betas=(0.5, 0.9))
+        self.longest = {self.banks[0]: longest_bones(self.banks[0])}  # per bank: (views, J) bone lengths
+        self.clips: Clips | None = None  # of the batch being trained on
+        self.flat_val = float("nan")
+        super().__init__(cfg, run, resume=resume, on_step=on_step)
+        if not init and not resume:  # a fresh model is the flat lift, where every term that sees lengths is still
+            nn.init.normal_(self.model.decode[-1].weight, std=0.1)
+
+    def _banks(self) -> tuple[SampleBank, SampleBank]:
+        return self.banks
+
+    def _train_batches(self, steps: int) -> Iterator[Batch]:
+        # made one at a time: self.clips describes the batch that the loss is computed on
+        longest = self.longest[self.train_bank]
+        for _ in range(steps):
+            rig, views, batch = clip_batch(self.train_bank, self.cfg.data, self.cfg.training.batch_size, self.rng)
+            self.clips = Clips(rig, torch.as_tensor(longest[views]), None)
+            yield batch
+
+    def _validation_batches(self) -> list[tuple[Clips, Batch]]:
+        """Fixed clips, each batch of one rig, with fixed views."""
+        bank, d, a = self.val_bank, self.cfg.data, self.cfg.adapt
+        rng = np.random.default_rng(12345)
+        T, B = d.window, self.cfg.training.batch_size
+        longest = self.longest.setdefault(bank, longest_bones(bank))
+        pairs = [(v, s) for v in range(len(bank.view_length)) for s in range(0, max(bank.view_length[v] - T, 0) + 1, T)]
+        pairs = [pairs[i] for i in rng.permutation(len(pairs))[: max(self.cfg.training.val_samples // T, 1)]]
+        out = []
+        for g in np.unique(bank.view_group):
+            name = bank.group_names[g]  # critics follow the training bank's rigs
+            rig = self.train_bank.group_names.index(name) if name in self.train_bank.groups else -1
+            mine = np.array([(v, s) for v, s in pairs if bank.view_group[v] == g]).reshape(-1, 2)
+            for i in range(0, len(mine), B):
+                v, s = mine[i : i + B].T
+                batch = bank.windows(v, s, T)
+                J = batch.exists.shape[1]
+                out.append((Clips(rig, torch.as_tensor(longest[v, :J]), turns(len(v), a, rng)), batch))
+        return out
+
+    # ----- the loss
+    def _lift(self, points2d, visible, exists, adjacency) -> torch.Tensor:
+        return self.model.lift_clips(points2d, visible, exists, adjacency)
+
+    def _forward(self, batch: Batch) -> torch.Tensor:
+        return self._lift(*batch.model_inputs())
+
+    def terms(self, pred: torch.Tensor, batch: Batch, clips: Clips, lift) -> tuple[dict, torch.Tensor]:
+        """The terms without a critic that have a weight, and the other view of the lift ``pred``."""
+        a = self.cfg.adapt
+        seen = batch.visible & batch.exists[:, None]
+        frames = seen.sum(-1) >= MIN_SEEN
+        out = {}
+        if a.reprojection and self.cfg.model.output != "depth":  # depth output keeps the input 2D: exact
+            B, T, J, _ = batch.points2d.shape
+            xy = normalize_2d(batch.points2d.reshape(B * T, J, 2), seen.reshape(B * T, J)).reshape(B, T, J, 2)
+            out["reprojection"] = reprojection_error(pred, xy, seen)
+        view = other_view(pred, seen, clips.turn)
+        if a.cycle:
+            out["cycle"] = cycle_error(pred, lift(view, seen, batch.exists, batch.adjacency), clips.turn, seen)
+        if a.bone_lengths:  # in pixels: the lift is in each frame's normalised image units
+            pixels = pred * image_scale(batch.points2d, seen)[..., None, None]
+            longest = clips.longest[:, : pred.shape[-2]].to(pred.device)
+            out["bone_lengths"] = bone_length_error(pixels, batch.parents, longest, frames)
+        if a.symmetry:
+            out["symmetry"] = symmetry_error(pred, batch.parents, batch.mirror, frames)
+        return out, view
+
+    def loss(self, pred: torch.Tensor, batch: Batch) -> torch.Tensor:
+        a = self.cfg.adapt
+        clips = replace(self.clips, turn=turns(len(batch), a, self.rng).to(pred.device))
+        found, view = self.terms(pred, batch, clips, self._lift)
+        total = sum((getattr(a, k) * v for k, v in found.items()), pred.new_zeros(()))
+        if a.adversarial:
+            total = total + a.adversarial * self._adversarial(clips.rig, view, batch)
+        return total
+
+    def _adversarial(self, rig: int, view: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """One step of the critic on the batch's real 2D against the other views, then the lift's term: how far the
+        critic is from taking the other views for real (least-squares GAN)."""
+        J = view.shape[-2]
+        seen = (batch.visible & batch.exists[:, None]).reshape(-1, J)
+        keep = seen.sum(-1) >= MIN_SEEN
+        real, made, seen = batch.points2d.reshape(-1, J, 2)[keep], view.reshape(-1, J, 2)[keep], seen[keep]
+        if not len(seen):
+            return view.sum() * 0
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss = ((self.critic(rig, real, seen) - 1) ** 2).mean()
+        critic_loss = critic_loss + (self.critic(rig, made.detach(), seen) ** 2).mean()
+        critic_loss.backward()
+        self.critic_opt.step()
+        self.critic.requires_grad_(False)  # the lift's term moves the lift, not the critic
+        try:
+            return ((self.critic(rig, made, seen) - 1) ** 2).mean()
+        finally:
+            self.critic.requires_grad_(True)
+
+    def evaluate(self, batches: list | None = None, flat: bool = False) -> float:
+        """The weighted terms without a critic, frame-weighted over the validation clips (``flat``: of the z = 0
+        lift); with only the critic's term on, that term under the current critic."""
+        a = self.cfg.adapt
+        lift = (lambda p, v, e, adj: flat_lift(p, v & e[:, None])) if flat else self._lift
+        self.model.eval()
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for clips, batch in batches if batches is not None else self._val_batches:
+                batch, clips = batch.to(self.device), replace(clips, turn=clips.turn.to(self.device))
+                pred = lift(*batch.model_inputs())
+                found, view = self.terms(pred, batch, clips, lift)
+                value = sum(getattr(a, k) * float(v) for k, v in found.items())
+                if not found and clips.rig >= 0:
+                    J = view.shape[-2]
+                    seen = (batch.visible & batch.exists[:, None]).reshape(-1, J)
+                    keep = seen.sum(-1) >= MIN_SEEN
+                    score = self.critic(clips.rig, view.reshape(-1, J, 2)[keep], seen[keep])
+                    value = a.adversarial * float(((score - 1) ** 2).mean())
+                n = int((batch.visible.sum(-1) >= MIN_SEEN).sum())
+                total += value * n
+                count += n
+        self.model.train()
+        return total / max(count, 1)
+
+    # ----- files
+    def _extra_state(self) -> dict:
+        return {"critic": self.critic.state_dict(), "critic_optimizer": self.critic_opt.state_dict()}
+
+    def _load_extra_state(self, state: dict) -> None:
+        self.critic.load_state_dict(state["critic"])
+        self.critic_opt.load_state_dict(state["critic_optimizer"])
+
+    def _info(self) -> dict:
+        """What the model now knows: the kinds and rigs it started from and the ones adapted to."""
+        info = super()._info()
+        info["val_adapt_loss"] = info.pop("val_pa_mpjpe")
+        info["categories"] = sorted({*self.start_info.get("categories", []), *info["categories"]})
+        info["rigs"] = {**self.start_info.get("rigs", {}), **info["rigs"]}
+        info["adapted_from"] = self.cfg.training.init
+        return info
+
+    def _log(self, row: dict) -> None:
+        # the validation of an adaptation is its loss, not a 3D error
+        row = {k.replace("pa_mpjpe", "adapt_loss"): v for k, v in row.items()}
+        if "val_flat_adapt_loss" in row:
+            self.flat_val = row["val_flat_adapt_loss"]
+        super()._log(row)

@@ -1,0 +1,210 @@
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lfmcli.adapt import (
+    Adapter,
+    AdaptRunConfig,
+    adapt_config,
+    bone_length_error,
+    other_view,
+    symmetry_error,
+    turns,
+    with_steps,
+)
+from lfmcli.checkpoint import load_checkpoint
+from lfmcli.data.build import Planned, write_dataset
+from lfmcli.data.dataset import SampleBank
+from lfmcli.errors import LfmError
+from lfmcli.geometry.cameras import Camera, intrinsics
+from lfmcli.geometry.procrustes import similarity_align
+from lfmcli.models import flat_lift
+from lfmcli.rigs import Rig
+from lfmcli.sequence import Sequence, View
+from lfmcli.sources.tracks import nominal_camera
+
+PARENTS = [-1, 0, 1, 2, 0, 4, 0, 6]
+RIG = Rig.from_parents("block_8", [f"p{i}" for i in range(8)], PARENTS, category="block")
+FAST = ["training.device=cpu", "training.val_samples=64", "adapt.min_frames=50"]
+
+
+def turned(shape: np.ndarray, azimuth: np.ndarray) -> np.ndarray:
+    """(T, J, 3): ``shape`` turned about the vertical (y) axis by each azimuth."""
+    c, s = np.cos(azimuth)[:, None], np.sin(azimuth)[:, None]
+    x, y, z = shape.T
+    return np.stack([c * x + s * z, np.broadcast_to(y, (len(azimuth), len(y))), c * z - s * x], -1)
+
+
+def rigid_views(path, sequences=12, frames=60, seed=0):
+    """A rigid asymmetric object of 8 points, each frame seen from a random side by a level, distant camera (weak
+    perspective); every fourth sequence is test data."""
+    rng = np.random.default_rng(seed)
+    shape = np.random.default_rng(0).normal(size=(8, 3))
+    planned = []
+    for k in range(sequences):
+        points = turned(shape - shape.mean(0), rng.uniform(0, 2 * np.pi, frames)).astype(np.float32)
+        cam = Camera(K=intrinsics(500.0, (640, 480)), R=np.eye(3), t=np.array([0.0, 0.0, 20.0]), image_size=(640, 480))
+        uv = cam.project(points, "weak").astype(np.float32)
+        view = View(cam, uv, np.ones(uv.shape[:2], bool), kind="synthetic", projection="weak")
+        seq = Sequence(f"block{k}", "block", RIG, points, fps=30.0, views=[view])
+        planned.append(Planned(seq.name, "block", lambda seq=seq: seq, split="test" if k % 4 == 3 else "train"))
+    write_dataset(path, planned)
+    return path
+
+
+def tracks(path, points2d, visible=None, fps=30.0):
+    """A 2D-only dataset (as `lfm build-dataset tracks` writes) of sequences (S, T, J, 2) of RIG."""
+    planned = []
+    for k, uv in enumerate(np.asarray(points2d, np.float32)):
+        seen = np.ones(uv.shape[:2], bool) if visible is None else visible[k]
+        uv = np.where(seen[..., None], uv, np.nan).astype(np.float32)
+        view = View(nominal_camera(uv, (640, 480)), uv, seen, kind="real")
+        nan = np.full((len(uv), 8, 3), np.nan, np.float32)
+        seq = Sequence(f"track{k}", "block", RIG, nan, fps=fps, units="", views=[view])
+        planned.append(Planned(seq.name, "block", lambda seq=seq: seq, split="train"))
+    write_dataset(path, planned)
+    return path
+
+
+def moving_tracks(path, sequences=4, frames=60, seed=1):
+    """2D of the rigid object turning (no 3D stored)."""
+    rng = np.random.default_rng(seed)
+    shape = np.random.default_rng(0).normal(size=(8, 3))
+    views = [turned(shape, rng.uniform(0, 2 * np.pi, frames))[..., :2] * 60 + 300 for _ in range(sequences)]
+    return tracks(path, views)
+
+
+def pa_error(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
+    """Mean joint error after similarity alignment allowing a mirror image (one orthographic view cannot tell a
+    shape from its mirror image), relative to the object's size."""
+    aligned = similarity_align(pred.double(), target.double(), mask, reflections=True)
+    size = torch.linalg.norm(target - target.mean(-2, keepdim=True), dim=-1).mean()
+    return float(torch.linalg.norm(aligned - target, dim=-1)[mask].mean() / size)
+
+
+def test_adapting_learns_the_depth_of_an_object_from_its_2d_alone(tmp_path):
+    torch.set_num_threads(1)
+    data = rigid_views(tmp_path / "rigid.h5")
+    sets = ["model.output=depth", "data.occlusion=0", "adapt.elevation_deg=[0,0]", *FAST]
+    cfg = with_steps(adapt_config(scratch="tiny", overrides=sets, paths=[data]), 400)
+    adapter = Adapter(cfg, tmp_path / "run")
+    adapter.fit()
+    test = SampleBank([data], "test")
+    batch = test.frames(np.arange(test.num_samples))
+    model = load_checkpoint(tmp_path / "run" / "last.safetensors").model
+    with torch.no_grad():
+        adapted = pa_error(model(*batch.model_inputs()), batch.target, batch.has_3d)
+    flat = pa_error(flat_lift(batch.points2d, batch.visible), batch.target, batch.has_3d)
+    assert adapted < 0.6 * flat, (adapted, flat)
+
+
+def test_terms_hold_for_the_true_shape_and_not_for_the_flat_one():
+    shape = np.random.default_rng(0).normal(size=(8, 3))
+    points = torch.as_tensor(turned(shape, np.linspace(0, 3, 6)), dtype=torch.float32)[None]
+    parents = torch.tensor([PARENTS])
+    frames = torch.ones(1, 6, dtype=torch.bool)
+    length = np.linalg.norm(shape[1:] - shape[PARENTS[1:]], axis=-1)
+    longest = torch.tensor([[np.nan, *length]], dtype=torch.float32)
+    assert float(bone_length_error(points, parents, longest, frames)) < 1e-10
+    flat = points * torch.tensor([1.0, 1.0, 0.0])
+    assert float(bone_length_error(flat, parents, longest, frames)) > 0.01
+    arms = torch.tensor([[[[0.0, 0, 0], [1, 0, 0], [0, -1, 0]]]])  # a root and two mirrored arms
+    pair, mirror, once = torch.tensor([[-1, 0, 0]]), torch.tensor([[0, 2, 1]]), torch.ones(1, 1, dtype=torch.bool)
+    assert float(symmetry_error(arms, pair, mirror, once)) < 1e-10
+    assert float(symmetry_error(arms * torch.tensor([2.0, 1, 1]), pair, mirror, once)) > 0.05
+    seen = torch.ones(1, 6, 8, dtype=torch.bool)
+    turn = turns(1, adapt_config(scratch="tiny", paths=["x"]).adapt, np.random.default_rng(0))
+    view = other_view(points, seen, turn)
+    centred = points - points.mean(-2, keepdim=True)
+    assert torch.allclose(view, (centred @ turn[0].T)[..., :2], atol=1e-5)
+
+
+def test_cli_adapts_a_checkpoint_without_changing_it_and_lift_uses_the_result(cli, ckpt, tmp_path):
+    data = moving_tracks(tmp_path / "tracks.h5")
+    start = ckpt[0]
+    before = hashlib.sha256(start.read_bytes()).hexdigest()
+    run = tmp_path / "run"
+    args = ["adapt", "--data", data, "--checkpoint", start, "-o", run, "--steps", 6, "--seed", 1]
+    r = cli(*args, *[x for s in FAST for x in ("--set", s)])
+    assert r.exit_code == 0, r.output
+    assert hashlib.sha256(start.read_bytes()).hexdigest() == before
+    for name in ("config.yaml", "run.json", "metrics.jsonl", "best.safetensors", "last.safetensors", "trainer.pt"):
+        assert (run / name).exists()
+    info = load_checkpoint(run / "best.safetensors").info
+    assert "block" in info["categories"] and info["rigs"]["block_8"] == 8 and info["adapted_from"] == str(start)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert "val_flat_adapt_loss" in rows[0] and "val_adapt_loss" in rows[-1]
+    assert "critic" in torch.load(run / "trainer.pt", weights_only=True)
+    r = cli("adapt", "-o", run, "--resume", "--steps", 12)
+    assert r.exit_code == 0, r.output
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 12
+
+    pts = (np.random.default_rng(2).uniform(100, 500, (5, 8, 2))).tolist()
+    rig = {"name": "block_8", "category": "block", "joints": list(RIG.joints)}
+    rig["edges"] = [[RIG.joints[a], RIG.joints[b]] for a, b in RIG.edges]
+    (tmp_path / "clip.json").write_text(json.dumps({"keypoints": pts, "rig": rig, "fps": 30}))
+    r = cli("lift", tmp_path / "clip.json", "-o", tmp_path / "clip.h5", "--checkpoint", run / "best.safetensors")
+    assert r.exit_code == 0, r.output
+    assert "never" not in r.stderr and (tmp_path / "clip.h5").exists()
+
+
+def static_pose(frames=300):
+    pose = np.random.default_rng(3).uniform(100, 200, (8, 2))
+    return pose + np.linspace(0, 50, frames)[:, None, None]  # it slides across the image, its shape never changes
+
+
+@pytest.mark.parametrize(
+    "make, sets, message",
+    [
+        (lambda p: moving_tracks(p, sequences=1, frames=30), [], "30 frames of 2D"),
+        (lambda p: tracks(p, [static_pose()]), [], "keep one shape in every frame"),
+        (
+            lambda p: tracks(
+                p, [static_pose()], np.arange(8)[None, None] < np.where(np.arange(300) < 250, 2, 8)[None, :, None]
+            ),
+            [],
+            "most points are missing",
+        ),
+        (
+            lambda p: tracks(p, np.random.default_rng(4).uniform(0, 400, (300, 1, 8, 2)), fps=0),
+            [],
+            "two frames or more",
+        ),
+    ],
+)
+def test_too_little_to_learn_from_is_one_line_and_writes_nothing(cli, tmp_path, make, sets, message):
+    data = make(tmp_path / "bad.h5")
+    run = tmp_path / "run"
+    r = cli("adapt", "--data", data, "--scratch", "--preset", "tiny", "-o", run, "--set", "training.device=cpu", *sets)
+    assert r.exit_code == 1
+    assert message in r.stderr and str(data) in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not run.exists()
+
+
+@pytest.mark.parametrize(
+    "sets, message",
+    [
+        (["adapt.cylce=1"], "unknown config key 'adapt.cylce'"),
+        (["data.augment.reproject=0.5"], "data.augment"),
+        ([f"adapt.{k}=0" for k in ("reprojection", "adversarial", "cycle", "bone_lengths", "symmetry")], "every term"),
+        (["adapt.elevation_deg=[10,-10]"], "adapt.elevation_deg"),
+    ],
+)
+def test_adapt_config_refuses_what_it_cannot_use(sets, message):
+    with pytest.raises(LfmError, match=message.replace(".", r"\.")):
+        adapt_config(scratch="tiny", overrides=sets, paths=["data.h5"])
+
+
+def test_adapt_refuses_to_overwrite_its_start_and_to_resume_a_training_run(ckpt, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    start = run / "best.safetensors"
+    start.write_bytes(ckpt[0].read_bytes())
+    with pytest.raises(LfmError, match="overwrite the checkpoint it starts from"):
+        Adapter(adapt_config(start, paths=["x.h5"]), run)
+    (run / "config.yaml").write_text("training: {epochs: 2}\n")
+    with pytest.raises(LfmError, match="not an adaptation run"):
+        AdaptRunConfig.resume(run)
