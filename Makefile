@@ -1,6 +1,6 @@
 # Every target works from a fresh clone: `install` builds .venv (CPU torch, the package, test tools) once.
 PYTHON ?= python3
-# default-model: RECIPE=cpu (2-core CPU, about 95 minutes) or RECIPE=gpu (one H100, about 20 minutes)
+# default-model: RECIPE=cpu (2-core CPU, about 85 minutes) or RECIPE=gpu (one H200, about 8 minutes)
 RECIPE ?= cpu
 VENV := .venv
 BIN := $(VENV)/bin

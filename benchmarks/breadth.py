@@ -14,7 +14,7 @@ number.
 Every model: the `small` preset with depth output, the augmentations for unseen objects and the scale-free loss
 (benchmarks/accuracy.py's depth arm), --steps steps of batches of 256, cosine decay. docs/accuracy.md holds a run.
 
-Usage: python benchmarks/breadth.py [--steps 500] [--draws 2] [--device cpu] [--plot docs/breadth.png]
+Usage: python benchmarks/breadth.py [--steps 500] [--draws 1] [--device cpu] [--plot docs/breadth.png]
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def plot(curve: dict[int, list[dict]], flat: dict[str, float], path: Path) -> No
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=500, help="training steps of every model")
-    ap.add_argument("--draws", type=int, default=2, help="random draws of kinds per point of the curve up to 8")
+    ap.add_argument("--draws", type=int, default=1, help="random draws of kinds per point of the curve up to 8")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--plot", type=Path, default=ROOT / "docs" / "breadth.png")
     ap.add_argument("--only", default="curve,leave-one-out,transfer")
