@@ -63,8 +63,12 @@ class AdaptConfig:
     cycle: float = 0.0  # measured: it slows the others (a flat lift is nearly a fixed point of it)
     bone_lengths: float = 1.0
     symmetry: float = 0.1
-    azimuth_deg: float = 180.0  # other views: turned about the vertical (image y) axis by up to +- this
-    elevation_deg: list[float] = field(default_factory=lambda: [-10.0, 10.0])  # and tilted by this much
+    # the other views: turned about the object's vertical axis by up to +- azimuth_deg, then tilted by elevation_deg;
+    # the vertical axis is the image's y axis tilted towards the camera by camera_elevation_deg, how far the camera
+    # looks down on the object (0: a level camera, 90: from straight above)
+    azimuth_deg: float = 180.0
+    elevation_deg: list[float] = field(default_factory=lambda: [-10.0, 10.0])
+    camera_elevation_deg: float = 0.0
     critic_dim: int = 128
     critic_lr: float = 1e-3
     min_frames: int = 200  # frames (showing at least half of their rig's joints) needed to learn from
@@ -80,6 +84,8 @@ class AdaptConfig:
         low, high = self.elevation_deg if len(self.elevation_deg) == 2 else (1, 0)
         if not -90 <= low <= high <= 90:
             raise LfmError(f"config key 'adapt.elevation_deg' takes [low, high] in degrees, not {self.elevation_deg}")
+        if not -90 <= self.camera_elevation_deg <= 90:
+            raise LfmError(f"config key 'adapt.camera_elevation_deg' is in [-90, 90], not {self.camera_elevation_deg}")
         if not any(self.weights().values()):
             raise LfmError("every term of the adaptation loss is off (adapt.* weights 0): nothing to learn from")
 
@@ -249,13 +255,20 @@ def longest_bones(bank: SampleBank, share: float = 95) -> np.ndarray:
 
 
 def turns(count: int, a: AdaptConfig, rng: np.random.Generator) -> torch.Tensor:
-    """(count, 3, 3) random rotations about the vertical (image y) axis, then about the image x axis."""
+    """(count, 3, 3) random rotations of camera-frame points about the object's vertical axis, then about the
+    image x axis."""
     az = np.deg2rad(rng.uniform(-a.azimuth_deg, a.azimuth_deg, count))
     el = np.deg2rad(rng.uniform(*a.elevation_deg, count))
+    up = _about_x(np.full(1, np.deg2rad(a.camera_elevation_deg)))  # takes the image y axis to the vertical
     zero, one = np.zeros(count), np.ones(count)
     about_y = np.stack([np.cos(az), zero, np.sin(az), zero, one, zero, -np.sin(az), zero, np.cos(az)], -1)
-    about_x = np.stack([one, zero, zero, zero, np.cos(el), -np.sin(el), zero, np.sin(el), np.cos(el)], -1)
-    return torch.as_tensor(about_x.reshape(-1, 3, 3) @ about_y.reshape(-1, 3, 3), dtype=torch.float32)
+    about_up = up @ about_y.reshape(-1, 3, 3) @ up.transpose(0, 2, 1)
+    return torch.as_tensor(_about_x(el) @ about_up, dtype=torch.float32)
+
+
+def _about_x(angle: np.ndarray) -> np.ndarray:
+    zero, one, c, s = np.zeros_like(angle), np.ones_like(angle), np.cos(angle), np.sin(angle)
+    return np.stack([one, zero, zero, zero, c, -s, zero, s, c], -1).reshape(-1, 3, 3)
 
 
 # ----- the terms: lifts (B, T, J, 3), masks (B, T, J) of the points seen
