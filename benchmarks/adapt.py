@@ -16,13 +16,14 @@ A smoke test: python benchmarks/adapt.py --kinds horse --minutes 0.2
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from _table import print_table  # benchmarks/ is the script folder
-from accuracy import ARMS, SHARED, build_data, evaluate, fmt, train
+from accuracy import ARMS, SHARED, evaluate, fmt, train
 
 from lfmcli.adapt import Adapter, adapt_config
 from lfmcli.checkpoint import default_checkpoint, load_checkpoint
@@ -51,10 +52,9 @@ def base_model(kind: str, tmp: Path, minutes: float, device: str) -> tuple[Path,
     packaged = default_checkpoint()
     if kind not in load_checkpoint(packaged).info.get("categories", []):
         return packaged, "packaged"
-    real = tmp / "real" / "real.h5"
+    real = tmp / "real.h5"
     if not real.exists():
-        real.parent.mkdir(exist_ok=True)
-        build_data(real.parent)
+        build_dataset("npz", [SHARED], real, views=2, seed=1)
     run = tmp / f"without_{kind}"
     ckpt = train([real], run, minutes, device, "small", data__exclude_categories=f"[{kind}]", **ARMS["depth"])
     return ckpt, f"trained {minutes:g} min without {kind}"
@@ -82,6 +82,10 @@ def main() -> None:
         for kind in args.kinds.split(","):
             data = tmp / f"{kind}.h5"
             build_dataset("npz", kind_folders(kind), data, views=1, seed=3)  # one random camera per sequence
+            with DatasetFile(data) as f:
+                splits = set(f.sequences["split"])
+            if "test" not in splits:
+                raise SystemExit(f"{kind}: too few sequences for a test split ({len(kind_folders(kind))} folder(s))")
             base, what = base_model(kind, tmp, args.base_minutes, dev)
             frames = SampleBank([data], "train", read_3d=False).num_samples
             started = time.perf_counter()
@@ -94,8 +98,8 @@ def main() -> None:
             ]
             Adapter(adapt_config(base, overrides=sets, paths=[data]), tmp / f"adapt_{kind}").fit()
             seconds = time.perf_counter() - started
-            with DatasetFile(data) as f:
-                val = "val" if (f.sequences["split"] == "val").any() else "train"
+            print(f"{kind}: adapted {base} ({what}) on {frames} frames of 2D in {seconds:.0f} s", file=sys.stderr)
+            val = "val" if "val" in splits else "train"
             model = {f"model__{k}": v for k, v in load_checkpoint(base).config.to_dict().items()}
             oracle = train(
                 [data], tmp / f"oracle_{kind}", m, dev, "small", training__init=base, data__val_split=val, **model
