@@ -210,7 +210,7 @@ def check_learnable(bank: SampleBank, min_frames: int, clips: bool, where: str) 
             "lower --min-confidence",
             where,
         )
-    if still:
+    if len(still) == len(bank.groups):  # one still rig among moving ones only adds nothing
         raise LfmError(
             f"the joints of rig {still[0]!r} keep one shape in every frame (they never move relative to one "
             "another): there is no depth to learn from them; give tracks where the object moves and turns",
@@ -321,14 +321,27 @@ def bone_lengths(points: torch.Tensor, parents: torch.Tensor) -> torch.Tensor:
     return ((points - base) ** 2).sum(-1).add(1e-12).sqrt()
 
 
-def bone_length_error(points: torch.Tensor, parents: torch.Tensor, longest: torch.Tensor, frames: torch.Tensor):
-    """Mean squared relative difference of each bone's length from ``longest`` (B, J), as long as it gets in the 2D
-    of its sequence, in ``frames`` (B, T): every bone keeps one length, which the 2D shows. ``points`` in the same
-    unit (pixels): with a free scale per frame, a lift whose depth dwarfs its 2D would keep every length."""
+def bone_targets(points2d: torch.Tensor, seen: torch.Tensor, parents: torch.Tensor, longest: torch.Tensor):
+    """(B, T, J) the length in pixels each bone has in each frame: ``longest`` (B, J), the longest its 2D gets over
+    its track, times how near the object is now relative to then, which the bones that lie flattest in the image
+    show (a high quantile of their 2D length over their longest: an animal walks towards and away from the
+    camera)."""
+    B, T, J, _ = points2d.shape
+    flat = bone_lengths(torch.cat([torch.nan_to_num(points2d), torch.zeros_like(points2d[..., :1])], -1), parents)
+    both = seen & torch.gather(seen, 2, parents.clamp(min=0)[:, None].expand(B, T, J)) & (parents >= 0)[:, None]
+    ratio = torch.where(both & (longest > 0)[:, None], flat / longest[:, None].clamp(min=1e-9), torch.nan)
+    near = torch.nanquantile(ratio, 0.9, dim=-1, keepdim=True)
+    return longest[:, None] * torch.nan_to_num(near, nan=1.0)
+
+
+def bone_length_error(points: torch.Tensor, parents: torch.Tensor, target: torch.Tensor, frames: torch.Tensor):
+    """Mean squared relative difference of each bone's length from its ``target`` (B, T, J, NaN where unknown) in
+    ``frames`` (B, T): every bone keeps one length, which the 2D shows. ``points`` and targets in pixels: with a
+    free scale per frame, a lift whose depth dwarfs its 2D would keep every length."""
     length = bone_lengths(points, parents)
-    known = (parents >= 0) & torch.isfinite(longest) & (torch.nan_to_num(longest) > 0)
-    w = (known[:, None] & frames[..., None]).to(points.dtype)
-    target = torch.where(known, longest, torch.ones_like(longest))[:, None]
+    known = (parents >= 0)[:, None] & torch.isfinite(target) & (torch.nan_to_num(target) > 0) & frames[..., None]
+    w = known.to(points.dtype)
+    target = torch.where(known, target, torch.ones_like(target))
     return (w * (length / target - 1) ** 2).sum() / w.sum().clamp(min=1)
 
 
@@ -455,7 +468,8 @@ class Adapter(Trainer):
         if a.bone_lengths:  # in pixels: the lift is in each frame's normalised image units
             pixels = pred * image_scale(batch.points2d, seen)[..., None, None]
             longest = clips.longest[:, : pred.shape[-2]].to(pred.device)
-            out["bone_lengths"] = bone_length_error(pixels, batch.parents, longest, frames)
+            target = bone_targets(batch.points2d, seen, batch.parents, longest)
+            out["bone_lengths"] = bone_length_error(pixels, batch.parents, target, frames)
         if a.symmetry:
             out["symmetry"] = symmetry_error(pred, batch.parents, batch.mirror, frames)
         return out, view
