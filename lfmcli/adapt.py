@@ -10,12 +10,13 @@ that reads no 3D, each term a key of the ``adapt`` config block with its weight 
   the model's input, must look like the real 2D of its rig to a critic (a small MLP per rig) that learns, on the
   same 2D, to tell the two apart;
 - ``cycle``: that other view, lifted and turned back, gives the first lift again, up to scale;
-- ``bone_lengths``: each bone of the rig's tree keeps one length over a clip of consecutive frames (up to each
-  frame's scale);
+- ``bone_lengths``: each bone of the rig's tree keeps one length over its track, which its 2D shows: the longest
+  the bone gets in 2D over the track, scaled in each frame by how near the object is then (`bone_targets`);
 - ``symmetry``: mirrored bones (the rig's left/right pairs) have one length.
 
-Batches are clips of ``data.window`` consecutive frames of one rig. Validation scores the terms without the critic
-(which changes as it learns) on fixed clips and views; the flat lift's score is logged beside it.
+Batches hold frames (clips of ``data.window`` frames for a space-time model) of one rig. Validation scores the terms
+without the critic (which changes as it learns) on fixed frames and views; the flat lift's score is logged beside
+it.
 """
 
 from __future__ import annotations
@@ -240,9 +241,11 @@ def clip_batch(bank: SampleBank, d: DataConfig, size: int, rng: np.random.Genera
 def longest_bones(bank: SampleBank, share: float = 95) -> np.ndarray:
     """(views, J) the length in pixels of each joint's bone to its parent, as long as its 2D gets over the view's
     sequence (a high percentile, not the maximum: a mislabelled frame stretches bones); NaN where there is no bone or
-    it is never seen. A sequence that turns shows each bone near the image plane at some moment."""
+    it is never seen, or the view holds independent samples. A sequence that turns shows each bone near the image
+    plane at some moment."""
     out = np.full((len(bank.view_length), bank.max_joints), np.nan, np.float32)
-    for v, (g, a, n) in enumerate(zip(bank.view_group, bank.view_start, bank.view_length, strict=True)):
+    for v in bank.window_views():
+        g, a, n = bank.view_group[v], bank.view_start[v], bank.view_length[v]
         grp = bank.groups[bank.group_names[g]]
         child = np.flatnonzero(grp.parents >= 0)
         uv, seen = grp.points2d[a : a + n], grp.visible[a : a + n]
@@ -349,12 +352,12 @@ def symmetry_error(points: torch.Tensor, parents: torch.Tensor, mirror: torch.Te
     """Mean squared relative difference of the lengths of mirrored bones (``mirror`` (B, J): each joint's left/right
     counterpart, itself where it has none) in ``frames`` (B, T)."""
     B, T, J, _ = points.shape
-    rel = bone_lengths(points, parents)
-    other = torch.gather(rel, 2, mirror[:, None].expand(B, T, J))
+    length = bone_lengths(points, parents)
+    other = torch.gather(length, 2, mirror[:, None].expand(B, T, J))
     bone = parents >= 0
     pair = bone & torch.gather(bone, 1, mirror) & (mirror != torch.arange(J, device=mirror.device))
     w = (pair[:, None] & frames[..., None]).to(points.dtype)
-    return (w * ((rel - other) / (rel + other).clamp(min=1e-9)) ** 2).sum() / w.sum().clamp(min=1)
+    return (w * ((length - other) / (length + other).clamp(min=1e-9)) ** 2).sum() / w.sum().clamp(min=1)
 
 
 @dataclass
@@ -401,8 +404,8 @@ class Adapter(Trainer):
         if init and Path(init).resolve() in {(run / n).resolve() for n in ("best.safetensors", "last.safetensors")}:
             raise LfmError("adapting would overwrite the checkpoint it starts from: choose another --output", init)
         self.start_info = load_checkpoint(init).info if init and Path(init).exists() else {}
-        clips = cfg.adapt.bone_lengths > 0 or cfg.model.kind == "spacetime"
-        self.banks = adaptation_banks(cfg.data, cfg.adapt, clips)
+        tracks = cfg.adapt.bone_lengths > 0 or cfg.model.kind == "spacetime"
+        self.banks = adaptation_banks(cfg.data, cfg.adapt, tracks)
         torch.manual_seed(cfg.training.seed)
         joints = [self.banks[0].groups[n].rig.num_joints for n in self.banks[0].group_names]
         self.critic = Critic(joints, cfg.adapt.critic_dim).to(resolve_device(cfg.training.device))

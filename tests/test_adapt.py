@@ -10,6 +10,7 @@ from lfmcli.adapt import (
     AdaptRunConfig,
     adapt_config,
     bone_length_error,
+    bone_targets,
     other_view,
     symmetry_error,
     turns,
@@ -120,6 +121,23 @@ def test_terms_hold_for_the_true_shape_and_not_for_the_flat_one():
     view = other_view(points, seen, turn)
     centred = points - points.mean(-2, keepdim=True)
     assert torch.allclose(view, (centred @ turn[0].T)[..., :2], atol=1e-5)
+
+
+def test_bone_targets_follow_the_object_towards_and_away_from_the_camera():
+    rng = np.random.default_rng(5)
+    length = rng.uniform(1, 2, 10)  # ten bones from one root
+    near = np.linspace(1.0, 0.4, 6)  # pixels per unit: the object walks away
+    tilt = rng.uniform(0.3, 1.4, (6, 10))
+    tilt[:, :2] = 0  # two bones lie in the image plane in every frame
+    angle = rng.uniform(0, 2 * np.pi, (6, 10))
+    shown = near[:, None] * length * np.cos(tilt)
+    tips = np.stack([shown * np.cos(angle), shown * np.sin(angle)], -1)
+    points2d = torch.as_tensor(np.concatenate([np.zeros((6, 1, 2)), tips], 1)[None], dtype=torch.float32)
+    parents = torch.tensor([[-1] + [0] * 10])
+    longest = torch.tensor([[np.nan, *length]], dtype=torch.float32)  # at the nearest
+    target = bone_targets(points2d, torch.ones(1, 6, 11, dtype=torch.bool), parents, longest)
+    expected = torch.as_tensor(near[:, None] * length, dtype=torch.float32)
+    assert torch.allclose(target[0, :, 1:], expected, rtol=1e-4)
 
 
 def test_cli_adapts_a_checkpoint_without_changing_it_and_lift_uses_the_result(cli, ckpt, tmp_path):
