@@ -18,10 +18,14 @@ def adapt(
         None, "--checkpoint", help="The model to start from (default: the packaged one); it is only read."
     ),
     scratch: bool = typer.Option(False, "--scratch", help="Start from fresh weights of --model and --preset."),
-    model: str = typer.Option("lfm", "--model", help="lfm (single frame) or spacetime."),
-    preset: str = typer.Option("small", "--preset", help="With --scratch: lfm tiny, small, base, large; spacetime ..."),
+    model: str = typer.Option(
+        "lfm", "--model", help="lfm (single frame) or spacetime: the packaged model of that kind, or a fresh one."
+    ),
+    preset: str = typer.Option(
+        "small", "--preset", help="With --scratch: lfm tiny, small, base, large; spacetime tiny, small, paper."
+    ),
     config: Path = typer.Option(None, "--config", help="YAML config (blocks: model, data, training, loss, adapt)."),
-    overrides: list[str] = typer.Option([], "--set", help="Override one setting: --set adapt.cycle=0 (repeatable)."),
+    overrides: list[str] = typer.Option([], "--set", help="Override one setting: --set adapt.cycle=1 (repeatable)."),
     steps: int = typer.Option(None, "--steps", help="Optimisation steps in all."),
     max_minutes: float = typer.Option(None, "--max-minutes", help="Time budget (training.max_minutes)."),
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (training.device)."),
@@ -29,14 +33,17 @@ def adapt(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --output from its last epoch."),
 ) -> None:
     """Adapt a lifter to a kind of object it never saw, from that kind's 2D alone: other views of each lift must
-    look like real 2D to a critic, lift back to the same 3D, keep every bone's length over a clip and mirrored
-    bones alike (the adapt block of the config weighs each term). The best and last checkpoints go to the run
-    folder; `lfm lift --checkpoint` uses them like any other.
+    pass for real 2D with a critic, every bone keeps the length its 2D shows over its track, mirrored bones are
+    alike (the adapt block of the config weighs each term; adapt.camera_elevation_deg says how far the camera looks
+    down). The best and last checkpoints go to the run folder; `lfm lift --checkpoint` uses them like any other.
 
-    It needs many frames of the new kind, in varied poses and seen from varied sides.
+    It needs thousands of frames of the new kind, in varied poses and seen from varied sides.
 
-    Example: [cyan]lfm build-dataset tracks mice/*.h5 -o mice.h5 --category mouse --fps 30; lfm adapt --data
-    mice.h5 -o runs/mice --max-minutes 20; lfm lift clip.h5 -o clip3d.h5 --checkpoint runs/mice/best.safetensors[/]
+    Example: [cyan]lfm build-dataset tracks mice/*.h5 -o mice.h5 --category mouse --fps 30[/]
+
+    Example: [cyan]lfm adapt --data mice.h5 -o runs/mice --max-minutes 20[/]
+
+    Example: [cyan]lfm lift clip.h5 -o clip3d.h5 --checkpoint runs/mice/best.safetensors[/]
     """
     from ..adapt import Adapter, AdaptRunConfig, adapt_config, with_steps
 
@@ -50,8 +57,7 @@ def adapt(
             )
         cfg = AdaptRunConfig.resume(output, overrides, flags)
     else:
-        start = None if checkpoint is None else checkpoint
-        cfg = adapt_config(start, preset if scratch else None, model, config, overrides, data or [], flags)
+        cfg = adapt_config(checkpoint, preset if scratch else None, model, config, overrides, data or [], flags)
     if steps is not None:
         cfg = with_steps(cfg, steps, resume)
     with progress() as bar:
@@ -79,8 +85,9 @@ def adapt(
             )
 
         reports = adapter.fit(on_epoch=report)
+    flat = f" (flat lift {adapter.flat_val:.5f})" if adapter.flat_val == adapter.flat_val else ""  # not on resume
     err.print(
-        f"best val loss {adapter.best:.5f} (flat lift {adapter.flat_val:.5f}) after {adapter.step} steps; "
+        f"best val loss {adapter.best:.5f}{flat} after {adapter.step} steps; "
         f"{output / 'best.safetensors'} and {output / 'metrics.jsonl'}"
         if reports
         else "no epoch was run"
