@@ -141,8 +141,8 @@ def adapt_config(
             raise LfmError("lfm adapt starts from an lfm or spacetime model, not this kind of checkpoint", path)
         model, init, lr = start.config.to_dict(), str(path), LR["checkpoint"]
         window = start.window if start.model.temporal else 1
-    training = {**TRAINING, "batch_size": max(FRAMES // window, 1), "lr": lr, "init": init}
-    cfg = AdaptRunConfig().merged({"model": model, "data": {"window": window}, "training": training})
+    defaults = {**TRAINING, "batch_size": max(FRAMES // window, 1), "lr": lr, "init": init}
+    cfg = AdaptRunConfig().merged({"model": model, "data": {"window": window}, "training": defaults})
     if config_file is not None:
         cfg = cfg.merged(_read_yaml(Path(config_file)))
     cfg = cfg.merged(parse_set(overrides)).merged({"training": training or {}})

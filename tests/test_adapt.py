@@ -216,6 +216,13 @@ def test_adapt_config_refuses_what_it_cannot_use(sets, message):
         adapt_config(scratch="tiny", overrides=sets, paths=["data.h5"])
 
 
+def test_settings_and_flags_win_over_adaptation_defaults(ckpt):
+    cfg = adapt_config(ckpt[0], overrides=["training.lr=0.01"], paths=["x.h5"], training={"max_minutes": 3.0})
+    assert (cfg.training.lr, cfg.training.max_minutes, cfg.training.batch_size) == (0.01, 3.0, 64)
+    assert cfg.training.init == str(ckpt[0]) and cfg.model.dim == 32
+    assert with_steps(cfg, 120).training.epochs * with_steps(cfg, 120).training.steps_per_epoch == 120
+
+
 def test_adapt_refuses_to_overwrite_its_start_and_to_resume_a_training_run(ckpt, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
