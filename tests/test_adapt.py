@@ -202,6 +202,14 @@ def test_too_little_to_learn_from_is_one_line_and_writes_nothing(cli, tmp_path, 
     assert not run.exists()
 
 
+def test_an_output_that_cannot_be_written_is_one_line(cli, tmp_path):
+    (tmp_path / "file").write_text("kept")
+    r = cli("adapt", "--data", tmp_path / "none.h5", "--scratch", "-o", tmp_path / "file" / "run")
+    assert r.exit_code == 1 and "cannot write in folder" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = cli("adapt", "--data", tmp_path / "none.h5", "--scratch", "-o", tmp_path / "run")
+    assert r.exit_code == 1 and "none.h5" in r.stderr and not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize(
     "sets, message",
     [
