@@ -146,8 +146,6 @@ def lift_file(
     for f in also:
         if f not in WRITERS or f == "h5":
             raise LfmError(f"--also {f!r}: choose {', '.join(w for w in WRITERS if w != 'h5')}")
-        if beside(output, f) == output:
-            raise LfmError(f"--also {f} writes {output.suffix} beside the output: name the output .h5", output)
         check_format(f)
     for target in [output] + [beside(output, f) for f in also]:
         check_not_input(target, [input], into_folders=True)  # an OpenPose folder would read a new .json next time

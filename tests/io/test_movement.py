@@ -49,7 +49,7 @@ def test_movement_output_without_movement_says_what_to_install(cli, ckpt, tmp_pa
     assert r.exit_code == 1 and "lfmcli[movement]" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not out.exists() and not out.with_suffix(".nc").exists()  # refused before anything is written
     r = cli("lift", tmp_path / "in.json", "-o", tmp_path / "r.nc", "--checkpoint", ckpt[0], "--also", "movement")
-    assert r.exit_code == 1 and "name the output .h5" in r.stderr
+    assert r.exit_code == 1 and "name it .h5" in r.stderr
 
 
 def test_a_dataset_movement_saved_lifts(real_files, cli, ckpt, tmp_path):
