@@ -70,6 +70,7 @@ class AdaptConfig:
     azimuth_deg: float = 180.0
     elevation_deg: list[float] = field(default_factory=lambda: [-10.0, 10.0])
     camera_elevation_deg: float = 0.0
+    identity: bool = False  # the rigs adapted to get a learned embedding per joint (model.identity)
     critic_dim: int = 128
     critic_lr: float = 1e-3
     min_frames: int = 200  # frames (showing at least half of their rig's joints) needed to learn from
@@ -406,6 +407,9 @@ class Adapter(Trainer):
         self.start_info = load_checkpoint(init).info if init and Path(init).exists() else {}
         tracks = cfg.adapt.bone_lengths > 0 or cfg.model.kind == "spacetime"
         self.banks = adaptation_banks(cfg.data, cfg.adapt, tracks)
+        if cfg.adapt.identity:
+            rigs = {name: g.rig.num_joints for name, g in self.banks[0].groups.items()}
+            cfg = cfg.merged({"model": {"identity": {**cfg.model.identity, **rigs}}})
         torch.manual_seed(cfg.training.seed)
         joints = [self.banks[0].groups[n].rig.num_joints for n in self.banks[0].group_names]
         self.critic = Critic(joints, cfg.adapt.critic_dim).to(resolve_device(cfg.training.device))

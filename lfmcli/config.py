@@ -48,6 +48,9 @@ class ModelConfig:
     # what is learned is what the 2D does not say); depth: the normalised 2D kept as it is, only a depth learned;
     # shape: a 3D shape decoded from the tokens alone (the paper's)
     output: str = "residual"
+    # rigs whose joints carry a learned identity (rig name -> joints), known in a batch by their graph: without it
+    # (the packaged models) the model knows no joint, only the graph, and mirrored limbs are alike to it
+    identity: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self):
         for key, choices in (
@@ -63,6 +66,9 @@ class ModelConfig:
                 raise LfmError(f"config key 'model.{key}' must be at least 1, not {getattr(self, key)}")
         if self.motion_layers < 0:
             raise LfmError("config key 'model.motion_layers' must not be negative")
+        for rig, joints in self.identity.items():
+            if joints < 1:
+                raise LfmError(f"config key 'model.identity.{rig}' is the rig's number of joints, not {joints}")
         if self.dim % self.heads:
             raise LfmError(f"config key 'model.heads' ({self.heads}) must divide model.dim ({self.dim})")
 

@@ -114,6 +114,7 @@ class Trainer:
             raise LfmError("the space-time model needs time series (fps > 0) in the training data")
         torch.manual_seed(t.seed)
         self.model = build_model(self.model_cfg).to(self.device)
+        self.model.know_rigs({name: g.rig.adjacency() for name, g in self.train_bank.groups.items()})
         self.init_report = self._init_weights(t.init) if t.init and not resume else None
         if t.trainable == "temporal":  # the encoder, space layers and decoder stay as they are (as --init gave them)
             temporal = getattr(self.model, "motion", None)

@@ -146,12 +146,14 @@ def test_cli_adapts_a_checkpoint_without_changing_it_and_lift_uses_the_result(cl
     before = hashlib.sha256(start.read_bytes()).hexdigest()
     run = tmp_path / "run"
     args = ["adapt", "--data", data, "--checkpoint", start, "-o", run, "--steps", 6, "--seed", 1]
-    r = cli(*args, *[x for s in FAST for x in ("--set", s)])
+    r = cli(*args, *[x for s in [*FAST, "adapt.identity=true"] for x in ("--set", s)])
     assert r.exit_code == 0, r.output
     assert hashlib.sha256(start.read_bytes()).hexdigest() == before
     for name in ("config.yaml", "run.json", "metrics.jsonl", "best.safetensors", "last.safetensors", "trainer.pt"):
         assert (run / name).exists()
-    info = load_checkpoint(run / "best.safetensors").info
+    adapted = load_checkpoint(run / "best.safetensors")
+    assert adapted.config.identity == {"block_8": 8} and adapted.model.identity_graph[0, :8, :8].any()
+    info = adapted.info
     assert "block" in info["categories"] and info["rigs"]["block_8"] == 8 and info["adapted_from"] == str(start)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert "val_flat_adapt_loss" in rows[0] and "val_adapt_loss" in rows[-1]

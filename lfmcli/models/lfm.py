@@ -1,8 +1,9 @@
 """3D-LFM (Dabhi et al. 2023) and the space-time lifting model (Fusco et al. 2024).
 
 Both take 2D keypoints with masks and an adjacency, and return a canonical 3D shape per joint (defined up to a
-similarity transform; training aligns it to the ground truth by Procrustes). No joint identity is used anywhere:
-permuting the joints (and the adjacency with them) permutes the output.
+similarity transform; training aligns it to the ground truth by Procrustes). Unless ``model.identity`` names rigs, no
+joint identity is used anywhere: permuting the joints (and the adjacency with them) permutes the output. A rig it
+names gets a learned embedding per joint, added to the joint's token wherever an item has exactly that rig's graph.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ class _Base(nn.Module):
         else:  # ModelConfig checks the choices
             raise AssertionError(cfg.encoding)
         self.hidden_token = nn.Parameter(torch.zeros(cfg.dim))  # stands in for a joint whose 2D is missing
+        if cfg.identity:  # zero at first: the model starts as it would be without
+            sizes = list(cfg.identity.values())
+            self.identity = nn.Parameter(torch.zeros(len(sizes), max(sizes), cfg.dim))
+            # each rig's graph, by which an item is known as that rig (set by `know_rigs`; all False: never)
+            self.register_buffer("identity_graph", torch.zeros(len(sizes), max(sizes), max(sizes), dtype=torch.bool))
         self.space = nn.ModuleList(
             HybridLayer(cfg.dim, cfg.heads, cfg.mlp_ratio, cfg.attention) for _ in range(cfg.layers)
         )
@@ -82,9 +88,36 @@ class _Base(nn.Module):
         # depth: a seen joint keeps its 2D; a hidden one gets all three coordinates from its token
         return torch.where(visible[..., None], torch.cat([xy, out[..., 2:]], -1), lifted)
 
-    def tokens(self, features: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    def tokens(self, features: torch.Tensor, visible: torch.Tensor, exists, adjacency) -> torch.Tensor:
         x = self.lift_in(self.encode(features))
-        return torch.where(visible[..., None], x, self.hidden_token.to(x.dtype))
+        return self.identify(torch.where(visible[..., None], x, self.hidden_token.to(x.dtype)), exists, adjacency)
+
+    def know_rigs(self, adjacency: dict) -> None:
+        """Record the graphs (name -> (J, J) bool adjacency) of the rigs of model.identity. A rig without edges is
+        left out: its graph would not tell it from another of as many joints."""
+        for r, (name, size) in enumerate(self.cfg.identity.items()):
+            graph = torch.as_tensor(adjacency[name]) if name in adjacency else None
+            if graph is not None and graph.shape == (size, size) and (graph & ~torch.eye(size, dtype=torch.bool)).any():
+                self.identity_graph[r] = False
+                self.identity_graph[r, :size, :size] = graph
+
+    def identify(self, x: torch.Tensor, exists: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        """Tokens (B, J, D) or (B, T, J, D) plus each joint's identity where the item's joints and graph are those
+        of a rig of model.identity."""
+        if not self.cfg.identity:
+            return x
+        B, J = exists.shape
+        count = exists.sum(-1)
+        for r, size in enumerate(self.cfg.identity.values()):
+            if size > J:
+                continue
+            same = (count == size) & (adjacency[:, :size, :size] == self.identity_graph[r, :size, :size]).flatten(
+                1
+            ).all(-1)
+            if same.any():
+                own = nn.functional.pad(self.identity[r, :size], (0, 0, 0, J - size)).to(x.dtype)
+                x = x + same.view(B, *[1] * (x.dim() - 1)).to(x.dtype) * own
+        return x
 
 
 class LFM(_Base):
@@ -109,7 +142,7 @@ class LFM(_Base):
     def forward(self, points2d, visible, exists, adjacency):
         visible = visible & exists
         xy = normalize_2d(points2d, visible)
-        x = self.tokens(xy, visible)
+        x = self.tokens(xy, visible, exists, adjacency)
         graph, glob = _masks(visible, exists, adjacency)
         for layer in self.space:
             x = layer(x, graph, glob)
@@ -138,7 +171,7 @@ class SpaceTimeLFM(_Base):
         xy = normalize_2d(points2d.reshape(B * T, J, 2), visible.reshape(B * T, J)).reshape(B, T, J, 2)
         t = torch.linspace(-1, 1, T, device=xy.device, dtype=xy.dtype) if T > 1 else xy.new_zeros(1)
         feats = torch.cat([xy, t[None, :, None, None].expand(B, T, J, 1)], -1)
-        x = self.tokens(feats, visible)  # (B, T, J, D)
+        x = self.tokens(feats, visible, exists, adjacency)  # (B, T, J, D)
         # a single frame has no motion: it is lifted by the space layers alone, as the single-frame model the
         # temporal layers were trained on top of would lift it (they never saw a clip of one frame)
         if self.motion and T > 1:
