@@ -14,6 +14,10 @@ that reads no 3D, each term a key of the ``adapt`` config block with its weight 
   the bone gets in 2D over the track, scaled in each frame by how near the object is then (`bone_targets`);
 - ``symmetry``: mirrored bones (the rig's left/right pairs) have one length.
 
+The rigs adapted to get a learned identity per joint (``adapt.identity``, model.identity): the critic knows which
+joint is which, and a lifter must know it too to learn, say, that a dog's left legs are the near ones when its head
+points right.
+
 Batches hold frames (clips of ``data.window`` frames for a space-time model) of one rig. Validation scores the terms
 without the critic (which changes as it learns) on fixed frames and views; the flat lift's score is logged beside
 it.
@@ -70,7 +74,10 @@ class AdaptConfig:
     azimuth_deg: float = 180.0
     elevation_deg: list[float] = field(default_factory=lambda: [-10.0, 10.0])
     camera_elevation_deg: float = 0.0
-    identity: bool = False  # the rigs adapted to get a learned embedding per joint (model.identity)
+    # the rigs adapted to get a learned embedding per joint (model.identity): measured, on dogs left out of a
+    # model's training the critic teaches which limbs are near the camera only to a model that knows its joints
+    # (34% against 44% before and 45% flat; without: 51%)
+    identity: bool = True
     critic_dim: int = 128
     critic_lr: float = 1e-3
     min_frames: int = 200  # frames (showing at least half of their rig's joints) needed to learn from
