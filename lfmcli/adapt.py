@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from .checkpoint import default_checkpoint, load_checkpoint
-from .config import MODEL_PRESETS, DataConfig, ModelConfig, RunConfig, _check, _read_yaml, check_kind, parse_set
+from .config import MODEL_PRESETS, DataConfig, ModelConfig, RunConfig, _check, _read_yaml, check_kind
 from .data.dataset import Batch, SampleBank, occlude, rotate_scale_2d
 from .devices import resolve_device
 from .errors import LfmError
@@ -151,15 +151,8 @@ def adapt_config(
         window = start.window if start.model.temporal else 1
     defaults = {**TRAINING, "batch_size": max(FRAMES // window, 1), "lr": lr, "init": init}
     cfg = AdaptRunConfig().merged({"model": model, "data": {"window": window}, "training": defaults})
-    if config_file is not None:
-        cfg = cfg.merged(_read_yaml(Path(config_file)))
-    cfg = cfg.merged(parse_set(overrides)).merged({"training": training or {}})
-    paths = [str(p) for p in paths]
-    if paths:
-        cfg.data.paths = paths
-    if not cfg.data.paths:
-        raise LfmError("no data to adapt to: give --data TRACKS.h5 (lfm build-dataset tracks makes one)")
-    return cfg
+    no_data = "no data to adapt to: give --data TRACKS.h5 (lfm build-dataset tracks makes one)"
+    return cfg.given(config_file, overrides, paths, training, no_data)
 
 
 def with_steps(cfg: AdaptRunConfig, steps: int, resume: bool = False) -> AdaptRunConfig:

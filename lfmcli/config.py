@@ -276,14 +276,18 @@ class RunConfig(Blocks):
         if preset not in MODEL_PRESETS[kind]:
             raise LfmError(f"--preset {preset!r}: {kind} presets are {', '.join(MODEL_PRESETS[kind])}")
         cfg = cls().merged({"model": {"kind": kind, **MODEL_PRESETS[kind][preset]}})
-        if config_file is not None:
-            cfg = cfg.merged(_read_yaml(Path(config_file)))
+        return cfg.given(config_file, overrides, paths, training, "no training data: give --data FILE.h5")
+
+    def given(self, config_file, overrides: Iterable[str], paths: Iterable[str | Path], training: dict | None, no_data):
+        """This config under what a command was given, in order: ``config_file``, ``--set`` overrides, the command's
+        own ``training`` flags and the data ``paths``; ``no_data`` is the error where it then has no data."""
+        cfg = self if config_file is None else self.merged(_read_yaml(Path(config_file)))
         cfg = cfg.merged(parse_set(overrides)).merged({"training": training or {}})
         paths = [str(p) for p in paths]
         if paths:
             cfg.data.paths = paths
         if not cfg.data.paths:
-            raise LfmError("no training data: give --data FILE.h5 (or data.paths in the config)")
+            raise LfmError(f"{no_data} (or data.paths in the config)")
         return cfg
 
     @classmethod
