@@ -1,29 +1,43 @@
 """`lfm adapt` on a kind of object a model never saw: its depth from the kind's own 2D, against the model before,
 the flat lift and a model trained with that kind's 3D.
 
-For each kind (a category of ../shared/data), its sequences are built with one random camera each and split by
-sequence. The starting model never saw the kind: the packaged model where the kind is not among its categories,
-else a model trained with 3D on every other real category (as docs/accuracy.md's unseen-category experiment, with
-depth output and the augmentations for unseen objects) for --base-minutes. It is adapted on the training split's 2D
-alone for --minutes; the oracle is the same starting model trained for --minutes with the training split's 3D. All
-are scored on the test split: pa-mpjpe% (scale-free, lower is better) and pa-mpjpe in the data's units.
+For each kind (a category of ../shared/data), its sequences are built with one random camera each (the real
+cameras where a file has them: the mouse's six, the hand's one) and split by sequence; a kind of fewer than
+MIN_SEQUENCES sequences (the fly, the hand, the mouse: one recording each) is first cut into PIECES consecutive
+parts, so that its splits hold different frames of one recording. ``human17`` is the CMU humans on a 17-joint
+Human3.6M-like subset of their joints (benchmarks/rig_subsets.py's layout, the tree rebuilt over the dropped
+joints). The starting model never saw the kind: the packaged model where the kind is not among its categories, else
+a model trained with 3D on every other real category (as docs/accuracy.md's unseen-category experiment, with depth
+output and the augmentations for unseen objects) for --base-minutes. It is adapted on the training split's 2D alone
+for --minutes; the oracle is the same starting model trained for --minutes with the training split's 3D. All are
+scored on the test split: pa-mpjpe% (scale-free, lower is better) and pa-mpjpe in the data's units. Kinds of still
+images (the hand, the mouse) adapt without the bone-length term, which follows a bone over a track.
 
-Usage: python benchmarks/adapt.py [--kinds horse,dog] [--minutes 5] [--base-minutes 10] [--device auto]
+--frames N,... adapts again on N frames of the training 2D (the first frames of each training sequence; kinds with
+tracks only), --noise S
+on 2D with detector-like errors (each point moved by a normal of S times the frame's 2D size, 5% of points lost,
+1% thrown anywhere in the frame's box); both score on the same clean test split.
+
+Usage: python benchmarks/adapt.py [--kinds dog,horse,fly,hand,mouse,human17] [--minutes 2] [--base-minutes 4]
+                                 [--frames 100,1000,10000] [--noise 0.02] [--device auto]
                                  [--set adapt.cycle=1 ...]   (each term alone or together)
-A smoke test: python benchmarks/adapt.py --kinds horse --minutes 0.2
+A smoke test: python benchmarks/adapt.py --kinds horse --minutes 0.2 --base-minutes 0.2
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 from _table import print_table  # benchmarks/ is the script folder
 from accuracy import ARMS, SHARED, evaluate, fmt, train
+from rig_subsets import LAYOUTS
 
 from lfmcli.adapt import Adapter, adapt_config
 from lfmcli.checkpoint import default_checkpoint, load_checkpoint
@@ -33,38 +47,129 @@ from lfmcli.sources import build_dataset
 
 # the builder's random cameras look down on the object from 0 to 30 degrees (data.build.random_views)
 CAMERAS = ["adapt.camera_elevation_deg=15", "adapt.elevation_deg=[-15,15]"]
+MIN_SEQUENCES, PIECES = 10, 10
+SUBSETS = {"human17": ("human", "human_cmu", LAYOUTS["Human3.6M-like, 17"])}  # kind: (category, folder, joints)
+VIEW_KEYS = ("points2d", "K", "R", "t", "image_size")
 
 
-def kind_folders(kind: str) -> list[Path]:
-    """The folders of ../shared/data whose sequences are of category ``kind``."""
+def kind_folders(category: str) -> list[Path]:
+    """The folders of ../shared/data whose sequences are of ``category``."""
     found = []
     for folder in sorted(p for p in SHARED.iterdir() if p.is_dir()):
         first = next(iter(sorted(folder.glob("*.npz"))), None)
-        if first is not None and str(np.load(first)["category"]) == kind:
+        if first is not None and str(np.load(first)["category"]) == category:
             found.append(folder)
     if not found:
-        raise SystemExit(f"no folder of ../shared/data holds {kind!r} sequences")
+        raise SystemExit(f"no folder of ../shared/data holds {category!r} sequences")
     return found
 
 
-def base_model(kind: str, tmp: Path, minutes: float, device: str) -> tuple[Path, str]:
-    """A model that never saw ``kind``, and what it is."""
+def subset(z: dict, keep: list[int]) -> dict:
+    """The file's joints ``keep`` only, each hung from its nearest kept ancestor."""
+    parents, index = z["parents"], {j: i for i, j in enumerate(keep)}
+
+    def kept_parent(j: int) -> int:
+        j = int(parents[j])
+        while j >= 0 and j not in index:
+            j = int(parents[j])
+        return index.get(j, -1)
+
+    out = {**z, "points3d": z["points3d"][:, keep], "joint_names": z["joint_names"][keep]}
+    out["parents"] = np.array([kept_parent(j) for j in keep])
+    if "points2d" in z:
+        out["points2d"] = z["points2d"][:, :, keep]
+    return out
+
+
+def kind_files(kind: str, out: Path, frames: int | None = None, train: set[str] = frozenset()) -> tuple[str, bool]:
+    """The kind's category and whether its samples are still images (fps 0), its sequences written to the folder
+    ``out`` as npz files, named by folder and number (so that no name says a split, and a name keeps its split
+    however many frames it holds), cut into pieces where the kind has too few sequences. With ``frames``, the
+    sequences named in ``train`` keep only their first frames, about ``frames`` 2D samples in all."""
+    category, folder, keep = SUBSETS.get(kind, (kind, None, None))
+    files = [f for d in ([SHARED / folder] if folder else kind_folders(category)) for f in sorted(d.glob("*.npz"))]
+    pieces = PIECES if len(files) < MIN_SEQUENCES else 1
+    items = []
+    for i, f in enumerate(files):
+        z = dict(np.load(f))
+        z = subset(z, keep) if keep else z
+        T = len(z["points3d"])
+        cuts = np.linspace(0, T, min(pieces, T) + 1).astype(int) if float(z["fps"]) > 0 else np.array([0, T])
+        for k, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+            part = {**z, "points3d": z["points3d"][a:b]}
+            if "points2d" in z:
+                part["points2d"] = z["points2d"][:, a:b]
+            items.append((f"{f.parent.name}_{i:03d}_{k:02d}", part))
+    if frames is not None:
+        views = {name: len(z["points2d"]) if "points2d" in z else 1 for name, z in items if name in train}
+        per = math.ceil(frames / max(sum(views.values()), 1))  # frames per training sequence and view
+        items = [(n, _first(z, per) if n in train else z) for n, z in items]
+    out.mkdir(parents=True, exist_ok=True)
+    for name, z in items:
+        np.savez(out / f"{name}.npz", **z)
+    return category, all(float(z["fps"]) == 0 for _, z in items)
+
+
+def _first(z: dict, frames: int) -> dict:
+    cut = {**z, "points3d": z["points3d"][:frames]}
+    if "points2d" in z:
+        cut["points2d"] = z["points2d"][:, :frames]
+    return cut
+
+
+def add_detector_noise(path: Path, sigma: float, seed: int = 0) -> None:
+    """Detector-like errors in the training split's 2D of the dataset file, in place."""
+    rng = np.random.default_rng(seed)
+    with DatasetFile(path) as f:
+        seqs, views = f.sequences, f.views
+    with h5py.File(path, "r+") as h:
+        for s, a in zip(views["sequence"], views["start"], strict=True):
+            if seqs["split"][s] != "train":
+                continue
+            rows = slice(int(a), int(a) + int(seqs["length"][s]))
+            uv, vis = h[f"points/{seqs['rig'][s]}/points2d"], h[f"points/{seqs['rig'][s]}/visible"]
+            p, m = uv[rows], vis[rows]
+            q = np.where(m[..., None], p, np.nan)
+            low, high = np.nanmin(q, 1, keepdims=True), np.nanmax(q, 1, keepdims=True)
+            size = np.linalg.norm(high - low, axis=-1, keepdims=True)
+            p = p + rng.normal(size=p.shape) * sigma * size
+            wild = rng.random(m.shape) < 0.01
+            p = np.where(wild[..., None], low + rng.random(p.shape) * (high - low), p)
+            m = m & (rng.random(m.shape) >= 0.05)
+            uv[rows], vis[rows] = np.where(m[..., None], p, np.nan).astype(np.float32), m
+
+
+def base_model(category: str, tmp: Path, minutes: float, device: str) -> tuple[Path, str]:
+    """A model that never saw ``category``, and what it is."""
     packaged = default_checkpoint()
-    if kind not in load_checkpoint(packaged).info.get("categories", []):
+    if category not in load_checkpoint(packaged).info.get("categories", []):
         return packaged, "packaged"
+    run = tmp / f"without_{category}"
+    if (run / "best.safetensors").exists():
+        return run / "best.safetensors", f"trained {minutes:g} min without {category}"
     real = tmp / "real.h5"
     if not real.exists():
         build_dataset("npz", [SHARED], real, views=2, seed=1)
-    run = tmp / f"without_{kind}"
-    ckpt = train([real], run, minutes, device, "small", data__exclude_categories=f"[{kind}]", **ARMS["depth"])
-    return ckpt, f"trained {minutes:g} min without {kind}"
+    ckpt = train([real], run, minutes, device, "small", data__exclude_categories=f"[{category}]", **ARMS["depth"])
+    return ckpt, f"trained {minutes:g} min without {category}"
+
+
+def adapt(base: Path, data: Path, run: Path, minutes: float, device: str, sets: list[str]) -> tuple[Path, int, float]:
+    """The adapted checkpoint, the 2D frames it learned from and the seconds it took."""
+    frames = SampleBank([data], "train", read_3d=False).num_samples
+    started = time.perf_counter()
+    overrides = [f"training.max_minutes={minutes}", "training.epochs=100000", f"training.device={device}"]
+    Adapter(adapt_config(base, overrides=[*overrides, *CAMERAS, *sets], paths=[data]), run).fit()
+    return run / "best.safetensors", frames, time.perf_counter() - started
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--kinds", default="horse,dog")
-    ap.add_argument("--minutes", type=float, default=5.0, help="adaptation time, and the oracle's")
-    ap.add_argument("--base-minutes", type=float, default=10.0, help="for a kind the packaged model saw")
+    ap.add_argument("--kinds", default="dog,horse,fly,hand,mouse,human17")
+    ap.add_argument("--minutes", type=float, default=2.0, help="adaptation time, and the oracle's")
+    ap.add_argument("--base-minutes", type=float, default=4.0, help="for a kind the packaged model saw")
+    ap.add_argument("--frames", default="", help="also adapt on this many training frames of 2D, e.g. 100,1000")
+    ap.add_argument("--noise", type=float, default=0.0, help="also adapt on 2D with detector-like errors of this size")
     ap.add_argument("--device", default="auto")
     ap.add_argument(
         "--set",
@@ -80,60 +185,69 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for kind in args.kinds.split(","):
+            category, still = kind_files(kind, tmp / kind)
             data = tmp / f"{kind}.h5"
-            build_dataset("npz", kind_folders(kind), data, views=1, seed=3)  # one random camera per sequence
+            build_dataset("npz", [tmp / kind], data, views=1, seed=3)  # one random camera per sequence
             with DatasetFile(data) as f:
-                splits = set(f.sequences["split"])
-            if "test" not in splits:
-                raise SystemExit(f"{kind}: too few sequences for a test split ({len(kind_folders(kind))} folder(s))")
-            base, what = base_model(kind, tmp, args.base_minutes, dev)
-            frames = SampleBank([data], "train", read_3d=False).num_samples
-            started = time.perf_counter()
-            sets = [
-                f"training.max_minutes={m}",
-                "training.epochs=100000",
-                f"training.device={dev}",
-                *CAMERAS,
-                *args.set,
-            ]
-            Adapter(adapt_config(base, overrides=sets, paths=[data]), tmp / f"adapt_{kind}").fit()
-            seconds = time.perf_counter() - started
-            print(f"{kind}: adapted {base} ({what}) on {frames} frames of 2D in {seconds:.0f} s", file=sys.stderr)
-            val = "val" if "val" in splits else "train"
+                split = dict(zip(f.sequences["name"], f.sequences["split"], strict=True))
+            if "test" not in split.values():
+                raise SystemExit(f"{kind}: too few sequences for a test split")
+            base, what = base_model(category, tmp, args.base_minutes, dev)
+            val = "val" if "val" in split.values() else "train"
             model = {f"model__{k}": v for k, v in load_checkpoint(base).config.to_dict().items()}
             oracle = train(
                 [data], tmp / f"oracle_{kind}", m, dev, "small", training__init=base, data__val_split=val, **model
             )
-            before, after, best = (
-                evaluate(c, data, dev) for c in (base, tmp / f"adapt_{kind}" / "best.safetensors", oracle)
-            )
-            results = [before["overall"], after["overall"], before["baseline"]["overall"], best["overall"]]
-            rows.append(
-                [
-                    kind,
-                    what,
-                    str(frames),
-                    str(after["overall"]["frames"]),
-                    f"{seconds:.0f}",
-                    *(fmt(r, "pa-mpjpe%") for r in results),
-                    *(fmt(r, "pa-mpjpe") for r in results),
-                ]
-            )
+            best = evaluate(oracle, data, dev)["overall"]
+            variants = [("all", data, [])]
+            train_names = {n for n, s in split.items() if s == "train"}
+            given = SampleBank([data], "train", read_3d=False).num_samples
+            for n in (int(x) for x in args.frames.split(",") if x and not still and int(x) < given):
+                kind_files(kind, tmp / f"{kind}_{n}", frames=n, train=train_names)
+                variants.append((f"{n} frames", tmp / f"{kind}_{n}.h5", [f"adapt.min_frames={min(n, 200)}"]))
+                build_dataset("npz", [tmp / f"{kind}_{n}"], variants[-1][1], views=1, seed=3)
+            if args.noise:
+                noisy = tmp / f"{kind}_noisy.h5"
+                noisy.write_bytes(data.read_bytes())
+                add_detector_noise(noisy, args.noise)
+                variants.append((f"noise {args.noise:g}", noisy, []))
+            for label, given, sets in variants:
+                sets += ["adapt.bone_lengths=0"] * still + args.set  # no track, no bone to follow over one
+                ckpt, frames, seconds = adapt(base, given, tmp / f"adapt_{kind}_{len(rows)}", m, dev, sets)
+                print(f"{kind} ({label}): adapted on {frames} frames of 2D in {seconds:.0f} s", file=sys.stderr)
+                before, after = evaluate(base, given, dev), evaluate(ckpt, given, dev)
+                results = [before["overall"], after["overall"], before["baseline"]["overall"], best]
+                rows.append(
+                    [
+                        kind,
+                        label,
+                        what,
+                        str(frames),
+                        str(after["overall"]["frames"]),
+                        f"{seconds:.0f}",
+                        *(fmt(r, "pa-mpjpe%") for r in results),
+                        *(fmt(r, "pa-mpjpe") for r in results),
+                    ]
+                )
+                print_table(HEADER, rows[-1:], f"{kind}, {label}")  # as it comes: a long run shows its progress
     print_table(
-        [
-            "kind",
-            "starting model",
-            "2D frames",
-            "test frames",
-            "adapt s",
-            *(f"% {c}" for c in ("before", "adapted", "flat", "oracle 3D")),
-            *(f"PA {c}" for c in ("before", "adapted", "flat", "oracle 3D")),
-        ],
+        HEADER,
         rows,
-        f"Adapting to an unseen kind from its 2D alone ({m:g} min; the oracle trains as long with the kind's 3D), "
-        "test split",
+        f"Adapting to an unseen kind from its 2D alone ({m:g} min; the oracle trains as long with the kind's 3D on "
+        "all its training frames), test split",
     )
 
+
+HEADER = [
+    "kind",
+    "2D given",
+    "starting model",
+    "2D frames",
+    "test frames",
+    "adapt s",
+    *(f"% {c}" for c in ("before", "adapted", "flat", "oracle 3D")),
+    *(f"PA {c}" for c in ("before", "adapted", "flat", "oracle 3D")),
+]
 
 if __name__ == "__main__":
     main()
