@@ -4,7 +4,9 @@ All are masked (joints without ground truth, or padding, never count), batched, 
 truth, except ``pa-mpjpe%`` which is scale-free. Frame metrics take (..., J, 3) and return one value per frame
 (...,); sequence metrics take (B, T, J, 3) with mask (B, T, J) and return one value per sequence (B,). Image metrics
 (``j2d``, ``j2d-centred``) need no 3D: they compare the prediction's projection into the input view, (B, T, J, 2),
-with the input 2D in pixels, masked by the points the lifter saw.
+with the input 2D in pixels, masked by the points the lifter saw. The checks of a lift without 3D at the end
+(reprojection by the best weak-perspective camera, bone-length constancy) are not among METRICS: lfm lift's results
+have no view to compare.
 """
 
 from __future__ import annotations
@@ -115,6 +117,66 @@ def j2d_centred(view: torch.Tensor, points2d: torch.Tensor, seen: torch.Tensor) 
     p, g = centre(view, seen), centre(points2d, seen)
     B = view.shape[0]
     return _mean_distance(_scaled_to(p, g, seen).reshape(B, -1, 2), g.reshape(B, -1, 2), seen.reshape(B, -1))
+
+
+# ----- checks of a lift that need no 3D (not in METRICS: they score a lift against its own 2D, not ground truth)
+
+
+def weak_perspective(points: torch.Tensor, points2d: torch.Tensor, seen: torch.Tensor, steps: int = 100):
+    """The lift (..., J, 3) placed by the weak-perspective camera (scale, rotation, shift) that best fits its seen
+    2D (..., J, 2) in each frame: x, y are the lift as that camera sees it, in the 2D's pixels, and z its depth in
+    the same units. The camera by alternating similarity alignment to the 2D with the placed lift's own depth (each
+    step lowers the 2D error), from the rotation nearest the best affine camera: exact where the 2D is an exact
+    projection; on noisy 2D, 100 steps matched the best of eight random starts."""
+    target = torch.nan_to_num(points2d)
+    fit = torch.cat([target, _affine_depth(points, target, seen)], -1)
+    for _ in range(max(steps, 1)):
+        fit = similarity_align(points, torch.cat([target, fit[..., 2:]], -1), seen)
+    return fit
+
+
+def _affine_depth(points: torch.Tensor, target: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """(..., J, 1) depth of the lift under the rotation whose first two rows are nearest the least-squares affine
+    map of the lift to the 2D, times that map's mean scale."""
+    p, g = centre(points, seen), centre(target, seen)
+    w = seen.to(p.dtype)[..., None]
+    affine = (torch.linalg.pinv((w * p).transpose(-1, -2) @ p) @ ((w * p).transpose(-1, -2) @ g)).transpose(-1, -2)
+    u, s, vh = torch.linalg.svd(affine, full_matrices=False)  # (..., 2, 3) = u diag(s) vh
+    rows = u @ vh
+    axis = torch.linalg.cross(rows[..., 0, :], rows[..., 1, :])
+    return s.mean(-1)[..., None, None] * (p @ axis[..., None])
+
+
+def reprojection_px(points: torch.Tensor, points2d: torch.Tensor, seen: torch.Tensor, min_seen: int = 3):
+    """Mean distance in pixels of the lift (B, T, J, 3) seen by its best weak-perspective camera of each frame to
+    the 2D (B, T, J, 2), over the seen points of the frames that see at least ``min_seen`` (fewer fit any lift)
+    -> (B,)."""
+    return placed_error_px(weak_perspective(points, points2d, seen), points2d, seen, min_seen)
+
+
+def placed_error_px(placed: torch.Tensor, points2d: torch.Tensor, seen: torch.Tensor, min_seen: int = 3):
+    """`reprojection_px` of a lift already placed by `weak_perspective` (its x, y are what its camera sees)."""
+    seen = seen & (seen.sum(-1, keepdim=True) >= min_seen)
+    B = placed.shape[0]
+    return _mean_distance(placed[..., :2].reshape(B, -1, 2), points2d.reshape(B, -1, 2), seen.reshape(B, -1))
+
+
+def bone_length_cvs(points: torch.Tensor, edges: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """How much each bone's length varies over a track: std / mean of its length (B, T, J, 3) over the frames that
+    see both its ends (population std), per bone of ``edges`` (E, 2) -> (B, E); NaN where a bone is seen in fewer
+    than two frames. A rigid object scores 0 whatever its motion."""
+    a, b = edges[:, 0], edges[:, 1]
+    length = torch.linalg.norm(torch.nan_to_num(points[..., a, :] - points[..., b, :]), dim=-1)  # (B, T, E)
+    both = (seen[..., a] & seen[..., b]).to(length.dtype)
+    n = both.sum(1)
+    mean = (both * length).sum(1) / n.clamp(min=1)
+    std = ((both * (length - mean[:, None]) ** 2).sum(1) / n.clamp(min=1)).sqrt()
+    return torch.where(n >= 2, std / mean.clamp(min=1e-12), torch.nan)
+
+
+def bone_length_cv(points: torch.Tensor, edges: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """`bone_length_cvs` averaged over the bones seen in two frames or more -> (B,)."""
+    return bone_length_cvs(points, edges, seen).nanmean(-1)
 
 
 @dataclass(frozen=True)

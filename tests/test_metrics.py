@@ -8,6 +8,8 @@ import torch
 from lfmcli.errors import LfmError
 from lfmcli.metrics import (
     METRICS,
+    bone_length_cv,
+    bone_length_cvs,
     get_metric,
     in_input_view,
     j2d,
@@ -16,9 +18,11 @@ from lfmcli.metrics import (
     n_mpjpe,
     pa_mpjpe,
     pa_mpjpe_pct,
+    reprojection_px,
     sa_mpjpe,
     sa_mpve,
     t_root,
+    weak_perspective,
 )
 
 T3 = torch.tensor
@@ -135,3 +139,65 @@ def test_registry_and_aliases():
     assert get_metric("sa-mpve").sequence and not get_metric("mpjpe").sequence
     with pytest.raises(LfmError, match="unknown metric"):
         get_metric("mpjpe2")
+
+
+# ----- the checks that need no 3D
+
+
+def rotations(n: int, seed: int = 0) -> torch.Tensor:
+    q = torch.randn(n, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    w, x, y, z = (q / q.norm(dim=-1, keepdim=True)).unbind(-1)
+    rows = [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)]
+    rows += [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)]
+    rows += [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]
+    return torch.stack(rows, -1).reshape(n, 3, 3)
+
+
+STAR = T3([[0.0, 0, 0], [1, 0, 0], [0, 2, 0], [0, 0, 3], [-1, -1, 1]], dtype=torch.float64)  # not planar
+STAR_BONES = T3([[0, 1], [0, 2], [0, 3], [0, 4]])
+
+
+def test_bone_length_cv_of_a_rigid_shape_is_zero_however_it_moves():
+    R = rotations(50)
+    moving = torch.einsum("tab,jb->tja", R, STAR) + torch.randn(50, 1, 3, dtype=torch.float64)
+    seen = torch.ones(1, 50, 5, dtype=torch.bool)
+    assert bone_length_cv(moving[None], STAR_BONES, seen).item() == pytest.approx(0, abs=1e-9)
+
+
+def test_bone_length_cv_of_a_known_stretch():
+    # bone 0-1 is 1 long in two frames and 3 in two: mean 2, std 1, CV 0.5; the other bones keep their length
+    frames = STAR.expand(4, 5, 3).clone()
+    frames[2:, 1, 0] = 3
+    seen = torch.ones(1, 4, 5, dtype=torch.bool)
+    cvs = bone_length_cvs(frames[None], STAR_BONES, seen)
+    assert cvs[0].tolist() == pytest.approx([0.5, 0, 0, 0])
+    assert bone_length_cv(frames[None], STAR_BONES, seen).item() == pytest.approx(0.125)
+    # a bone seen in one frame only has no CV and leaves the mean; unseen frames of a bone do not count
+    seen[0, 1:, 4] = False
+    seen[0, 2:, 1] = False
+    assert bone_length_cvs(frames[None], STAR_BONES, seen)[0, 3].isnan()
+    assert bone_length_cv(frames[None], STAR_BONES, seen).item() == pytest.approx(0)
+
+
+def test_reprojection_of_an_exact_projection_is_zero_from_any_orientation():
+    # the 2D: the shape turned anyhow in each frame, scaled to pixels, seen orthographically and shifted; the lift is
+    # the unturned shape, with the depth of one point wrong for good measure in a frame where that point is hidden
+    R = rotations(100, seed=1)
+    uv = 40 * torch.einsum("tab,jb->tja", R, STAR)[..., :2] + T3([300.0, 200.0], dtype=torch.float64)
+    lift = STAR.expand(1, 100, 5, 3).clone()
+    seen = torch.ones(1, 100, 5, dtype=torch.bool)
+    lift[0, 7, 2, 2], seen[0, 7, 2] = 5.0, False
+    assert reprojection_px(lift, uv[None], seen).item() == pytest.approx(0, abs=1e-9)
+    placed = weak_perspective(lift, uv[None], seen)
+    assert bone_length_cv(placed, STAR_BONES, seen).item() == pytest.approx(0, abs=1e-6)  # in pixels: 40 x
+
+
+def test_reprojection_of_a_known_offset():
+    # a straight lift of three points, the 2D's middle point lifted by 9 px: the best camera puts the line through
+    # the 2D's centroid (3 px up), so the points miss by 3, 6, 3 px: a mean of 4 px
+    lift = T3([[[[-1.0, 0, 0], [0, 0, 0], [1, 0, 0]]]], dtype=torch.float64)
+    uv = T3([[[[-1.0, 0], [0, 9], [1, 0]]]], dtype=torch.float64)
+    seen = torch.ones(1, 1, 3, dtype=torch.bool)
+    assert reprojection_px(lift, uv, seen).item() == pytest.approx(4)
+    # frames with fewer than three points seen fit any lift and are left out
+    assert reprojection_px(lift, uv, T3([[[True, True, False]]])).item() == pytest.approx(0)
