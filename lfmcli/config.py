@@ -180,6 +180,9 @@ class TrainingConfig:
     bf16: bool = True  # bf16 autocast on CUDA
     compile: bool = False  # torch.compile on CUDA
     workers: int = 0  # processes that make training batches in parallel (0: the training process itself)
+    # where training batches are made: cpu (numpy sampling; with workers, in parallel processes) or device (sampled,
+    # gathered and augmented as tensors where the model runs, from a copy of the training data held there)
+    batches: str = "cpu"
     device: str = "auto"
 
     def __post_init__(self):
@@ -202,6 +205,12 @@ class TrainingConfig:
             raise LfmError(f"config key 'training.schedule' is plateau or cosine, not {self.schedule!r}")
         if self.trainable not in ("all", "temporal"):
             raise LfmError(f"config key 'training.trainable' is all or temporal, not {self.trainable!r}")
+        if self.batches not in ("cpu", "device"):
+            raise LfmError(f"config key 'training.batches' is cpu or device, not {self.batches!r}")
+        if self.batches == "device" and self.workers:
+            raise LfmError(
+                "config key 'training.workers' makes batches on the CPU: set it to 0 with training.batches=device"
+            )
 
 
 @dataclass

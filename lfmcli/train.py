@@ -28,8 +28,9 @@ import torch
 from . import __version__
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import DataConfig, RunConfig
-from .data.augment import augment
-from .data.dataset import Batch, SampleBank, occlude, rotate_scale_2d
+from .data.augment import augment_training
+from .data.dataset import Batch, DeviceBank, SampleBank
+from .data.draws import Draws
 from .devices import resolve_device
 from .errors import LfmError
 from .files import atomic_path, run_lock
@@ -41,17 +42,41 @@ from .schedule import CosineSchedule
 
 def make_train_batch(bank: SampleBank, d: DataConfig, size: int, temporal: bool, rng: np.random.Generator) -> Batch:
     """One augmented training batch of ``size`` frames (or windows of ``d.window`` frames)."""
-    if temporal:
-        views = bank.window_views()
-        chosen = rng.choice(views, size, p=bank.view_weights(views, d.balance_categories, d.category_weights))
-        starts = (rng.random(size) * np.maximum(bank.view_length[chosen] - d.window + 1, 1)).astype(int)
-        batch = bank.windows(chosen, starts, d.window)
-    else:
-        weights = bank.sample_weights(d.balance_categories, d.category_weights)
-        batch = bank.frames(rng.choice(bank.num_samples, size, p=weights))
-    batch = augment(batch, d.augment, rng)
-    batch = occlude(batch, d.occlusion, rng)
-    return rotate_scale_2d(batch, d.rotate_2d, d.scale_2d, rng)
+    with one_thread():
+        if temporal:
+            views = bank.window_views()
+            chosen = rng.choice(views, size, p=bank.view_weights(views, d.balance_categories, d.category_weights))
+            starts = (rng.random(size) * np.maximum(bank.view_length[chosen] - d.window + 1, 1)).astype(int)
+            batch = bank.windows(chosen, starts, d.window)
+        else:
+            weights = bank.sample_weights(d.balance_categories, d.category_weights)
+            batch = bank.frames(rng.choice(bank.num_samples, size, p=weights))
+        return augment_training(batch, d, rng)
+
+
+def make_device_batch(bank: DeviceBank, d: DataConfig, size: int, temporal: bool, rand: Draws) -> Batch:
+    """`make_train_batch` where ``bank`` lies: frames or windows drawn alike, then the same augmentations."""
+    with one_thread() if bank.device.type == "cpu" else contextlib.nullcontext():
+        return augment_training(bank.batch(size, d, temporal, rand), d, rand)
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Batches made on the CPU in one thread (as worker processes make them): they are many small tensor
+    operations, which more threads slow down (2.5 times with two threads on a busy 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def epoch_generator(device: str, seed: list[int]) -> torch.Generator:
+    """The torch random stream on ``device`` for the seed (*seed): one per epoch, so a resumed run repeats it."""
+    g = torch.Generator(device=device)
+    g.manual_seed(int(np.random.SeedSequence(seed).generate_state(1, np.uint64)[0]) >> 1)
+    return g
 
 
 class _BatchStream(torch.utils.data.IterableDataset):
@@ -131,6 +156,7 @@ class Trainer:
         self.rng = np.random.default_rng([t.seed, self.rank])
         self.epoch, self.step, self.best, self.bad_epochs = 0, 0, float("inf"), 0
         self._val_batches = self._validation_batches()
+        self.device_bank = DeviceBank(self.train_bank, self.device) if t.batches == "device" else None
         self.run.mkdir(parents=True, exist_ok=True)
         self._lock = run_lock(self.run) if self.rank == 0 else None
         try:
@@ -161,12 +187,17 @@ class Trainer:
 
     def _train_batches(self, steps: int) -> Iterator[Batch]:
         """This epoch's ``steps`` training batches: made here, or (``training.workers``) by that many processes
-        in parallel, each with its own random stream, so that a GPU is not left waiting for augmentation."""
-        workers = self.cfg.training.workers
-        if not workers:
-            return (self._train_batch() for _ in range(steps))
+        in parallel, each with its own random stream, so that a GPU is not left waiting for augmentation; or
+        (``training.batches=device``) made on the model's device from the training data held there."""
         t = self.cfg.training
         seed = [t.seed, self.rank, self.epoch]  # a new stream every epoch
+        if self.device_bank is not None:
+            rand = Draws(epoch_generator(self.device, seed))
+            d, temporal = self.cfg.data, self.temporal
+            return (make_device_batch(self.device_bank, d, t.batch_size, temporal, rand) for _ in range(steps))
+        workers = t.workers
+        if not workers:
+            return (self._train_batch() for _ in range(steps))
         stream = _BatchStream(self.train_bank, self.cfg.data, t.batch_size, self.temporal, steps, seed)
         loader = torch.utils.data.DataLoader(
             stream, batch_size=None, num_workers=workers, pin_memory=self.cuda, prefetch_factor=4

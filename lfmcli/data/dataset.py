@@ -2,7 +2,8 @@
 
 `SampleBank` loads one split of one or more dataset files into memory, grouped by rig (2D, visibility, and the
 3D of every 2D view in that camera's frame), so a batch is a few vectorised gathers. It suits datasets up to a few
-million samples; larger ones need a streaming reader.
+million samples; larger ones need a streaming reader. `DeviceBank` holds the same arrays as tensors on one device
+(a GPU), so that batches are sampled and gathered where the model runs (``training.batches=device``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import DataConfig
 from ..errors import LfmError
 from ..rigs import Rig
+from .draws import Draws, draws
 from .format import DatasetFile, require_valid
 
 
@@ -57,11 +60,11 @@ class Batch:
     def by_size(self) -> list[Batch]:
         """The batch whole, or in two pieces of fewer and more joints when that saves most of the padding: a batch
         of mixed rigs is padded to its largest, and attention costs grow with the square of the joint count."""
-        J = self.exists.shape[1]
-        used = (self.exists * torch.arange(1, J + 1)).amax(1)  # joints up to the last one that exists
+        J, device = self.exists.shape[1], self.exists.device
+        used = (self.exists * torch.arange(1, J + 1, device=device)).amax(1)  # joints up to the last one that exists
         order = torch.argsort(used, stable=True)
         size = used[order].double()
-        n = torch.arange(1, len(size) + 1, dtype=torch.float64)
+        n = torch.arange(1, len(size) + 1, dtype=torch.float64, device=device)
         cost = n * size**2 + (len(size) - n) * size[-1] ** 2  # attention cost if cut after n items
         k = int(cost.argmin()) + 1
         if cost[k - 1] > 0.7 * len(size) * size[-1] ** 2 or k == len(size):
@@ -267,29 +270,139 @@ def _batch(uv, vis, exists, adj, xyz, cat, parents, mirror) -> Batch:
     )
 
 
-def occlude(batch: Batch, ratio: float, rng: np.random.Generator, min_visible: int = 3) -> Batch:
+class DeviceBank:
+    """The samples of a `SampleBank` as tensors on ``device``, copied there once: a batch is drawn, gathered and
+    padded there (`DeviceBank.batch`), the same batches as `SampleBank.frames` and `SampleBank.windows` make. The 2D,
+    visibility and 3D of every rig lie in flat per-joint arrays (no padding: a sample of a J-joint rig takes J
+    entries), so a batch of mixed rigs is one gather."""
+
+    def __init__(self, bank: SampleBank, device: str | torch.device):
+        self.bank, self.device = bank, torch.device(device)
+        groups = [bank.groups[n] for n in bank.group_names]
+        joints = np.array([g.rig.num_joints for g in groups])
+        entries = np.array([len(g.points2d) for g in groups]) * joints
+        first = np.concatenate([[0], np.cumsum(entries)[:-1]])  # each rig's first entry
+
+        def flat(name: str, width: tuple[int, ...]):
+            return torch.from_numpy(np.concatenate([getattr(g, name).reshape(-1, *width) for g in groups]))
+
+        self.points2d, self.visible, self.target = (
+            flat(n, w).to(self.device) for n, w in (("points2d", (2,)), ("visible", ()), ("target", (3,)))
+        )
+        J = bank.max_joints
+        self.adjacency = torch.zeros(len(groups), J, J, dtype=torch.bool)
+        self.parents = torch.full((len(groups), J), -1, dtype=torch.int64)
+        self.mirror = torch.arange(J).repeat(len(groups), 1)
+        for k, g in enumerate(groups):
+            n = g.rig.num_joints
+            self.adjacency[k, :n, :n] = torch.from_numpy(bank.adjacency[g.rig.name])
+            self.parents[k, :n], self.mirror[k, :n] = torch.from_numpy(g.parents), torch.from_numpy(g.mirror)
+        self.adjacency, self.parents, self.mirror = (
+            a.to(self.device) for a in (self.adjacency, self.parents, self.mirror)
+        )
+        v = bank.view_group
+        as_tensor = lambda a: torch.as_tensor(a, dtype=torch.int64, device=self.device)  # noqa: E731
+        self.view_group, self.view_joints = as_tensor(v), as_tensor(joints[v])
+        self.view_first = as_tensor(first[v] + bank.view_start * joints[v])  # entry of the view's first joint
+        self.view_length, self.view_category = as_tensor(bank.view_length), as_tensor(bank.view_category)
+        self.sample_view = as_tensor(bank.sample_view)
+        self.sample_frame = as_tensor(bank.sample_row - bank.view_start[bank.sample_view])  # frame in its view
+        self.window_views = as_tensor(bank.window_views())
+        self._cdf: dict[tuple, torch.Tensor] = {}
+
+    def _pick(self, key: tuple, weights, size: int, rand: Draws) -> torch.Tensor:
+        """``size`` indices drawn with probabilities ``weights()`` (its cumulative sum kept here for ``key``)."""
+        if key not in self._cdf:
+            cdf = np.cumsum(weights())
+            self._cdf[key] = torch.as_tensor(cdf / cdf[-1], dtype=torch.float64, device=self.device)
+        cdf = self._cdf[key]
+        pick = torch.searchsorted(cdf, rand.random(size, dtype=torch.float64), right=True)
+        return pick.clamp_(max=len(cdf) - 1)
+
+    def batch(self, size: int, d: DataConfig, temporal: bool, rand: Draws) -> Batch:
+        """``size`` frames (or ``d.window``-frame windows) drawn as `lfmcli.train.make_train_batch` draws them:
+        frames (windows: views by their length) balanced by category as the data block ``d`` says, a window's
+        start uniform over those that fit in its view."""
+        share = (d.balance_categories, tuple(sorted(d.category_weights.items())))
+        if temporal:
+            views = self.bank.window_views()
+            weights = lambda: self.bank.view_weights(views, d.balance_categories, d.category_weights)  # noqa: E731
+            chosen = self.window_views[self._pick(("windows", *share), weights, size, rand)]
+            fits = (self.view_length[chosen] - d.window + 1).clamp(min=1)
+            starts = (rand.random(size, dtype=torch.float64) * fits).long()
+            return self.windows(chosen, starts, d.window)
+        weights = lambda: self.bank.sample_weights(d.balance_categories, d.category_weights)  # noqa: E731
+        return self.frames(self._pick(("frames", *share), weights, size, rand))
+
+    def frames(self, samples: torch.Tensor) -> Batch:
+        """`SampleBank.frames` of these samples (a tensor of indices on this device)."""
+        views = self.sample_view[samples]
+        return self._gather(views, self.view_first[views] + self.sample_frame[samples] * self.view_joints[views])
+
+    def windows(self, views: torch.Tensor, starts: torch.Tensor, length: int) -> Batch:
+        """`SampleBank.windows` of these views and starts (tensors on this device)."""
+        steps = torch.arange(length, device=self.device)
+        inside = steps < (self.view_length[views] - starts)[:, None]  # (B, T): frames past a view's end are padding
+        frame = starts[:, None] + torch.where(inside, steps, 0)
+        return self._gather(views, self.view_first[views, None] + frame * self.view_joints[views, None], inside)
+
+    def _gather(self, views: torch.Tensor, first: torch.Tensor, inside: torch.Tensor | None = None) -> Batch:
+        """The batch whose items (frames, or windows when ``inside`` says which frames hold data) start at the
+        entries ``first`` ((B,) or (B, T)), padded to the largest rig among ``views``."""
+        n = self.view_joints[views]
+        J = int(n.max())
+        j = torch.arange(J, device=self.device)
+        exists = j < n[:, None]  # (B, J)
+        real = exists if inside is None else exists[:, None] & inside[..., None]  # (B, J) or (B, T, J)
+        at = torch.where(real, first[..., None] + j, 0)
+        uv = torch.where(real[..., None], self.points2d[at], torch.nan)
+        xyz = torch.where(real[..., None], self.target[at], torch.nan)
+        g = self.view_group[views]
+        return Batch(
+            points2d=uv,
+            visible=self.visible[at] & real,
+            exists=exists,
+            adjacency=self.adjacency[g, :J, :J],
+            target=xyz,
+            has_3d=torch.isfinite(xyz).all(-1) & real,
+            category=self.view_category[views],
+            parents=self.parents[g, :J],
+            mirror=self.mirror[g, :J],
+        )
+
+
+def occlude(batch: Batch, ratio: float, rng: np.random.Generator | torch.Generator, min_visible: int = 3) -> Batch:
     """Hide each visible 2D point with probability ``ratio``; items (frames) left with fewer than ``min_visible``
-    points keep their original visibility."""
+    points keep their original visibility. ``rng``: a numpy Generator, or a torch one on the batch's device."""
     if ratio <= 0:
         return batch
-    vis = batch.visible.numpy()
-    hidden = vis & (rng.random(vis.shape) < ratio)
+    vis = batch.visible
+    hidden = vis & (draws(rng, vis.device).random(*vis.shape) < ratio)
     kept = vis & ~hidden
-    enough = kept.sum(-1, keepdims=True) >= np.minimum(min_visible, vis.sum(-1, keepdims=True))
-    new_vis = np.where(enough, kept, vis)
-    return replace(batch, visible=torch.from_numpy(new_vis))
+    enough = kept.sum(-1, keepdim=True) >= vis.sum(-1, keepdim=True).clamp(max=min_visible)
+    return replace(batch, visible=torch.where(enough, kept, vis))
 
 
-def rotate_scale_2d(batch: Batch, degrees: float, scale: float, rng: np.random.Generator) -> Batch:
-    """Random in-plane rotation (+-degrees) and scaling (1 +- scale) of each item's 2D about its visible centroid."""
+def rotate_scale_2d(batch: Batch, degrees: float, scale: float, rng: np.random.Generator | torch.Generator) -> Batch:
+    """Random in-plane rotation (+-degrees) and scaling (1 +- scale) of each item's 2D about its visible centroid.
+    ``rng``: a numpy Generator, or a torch one on the batch's device."""
     if degrees <= 0 and scale <= 0:
         return batch
-    uv = batch.points2d.numpy().copy()
+    uv = batch.points2d
     B = uv.shape[0]
-    a = np.deg2rad(rng.uniform(-degrees, degrees, B))
-    s = rng.uniform(1 - scale, 1 + scale, B)
-    rot = np.stack([np.stack([np.cos(a), -np.sin(a)], -1), np.stack([np.sin(a), np.cos(a)], -1)], -2) * s[:, None, None]
+    rand = draws(rng, uv.device)
+    a = torch.deg2rad(rand.uniform(-degrees, degrees, B))
+    s = rand.uniform(1 - scale, 1 + scale, B)
+    return replace(batch, points2d=turn_2d(uv, batch.visible, a, s))
+
+
+def turn_2d(uv: torch.Tensor, visible: torch.Tensor, angle: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Each item's 2D (B, ..., 2) turned by ``angle`` (B,) radians and scaled by ``scale`` (B,) about the centroid of
+    its ``visible`` points (B, ...)."""
+    B = uv.shape[0]
+    c, s = torch.cos(angle), torch.sin(angle)
+    rot = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2) * scale[:, None, None]
     flat = uv.reshape(B, -1, 2)
-    centre = np.nanmean(np.where(batch.visible.numpy().reshape(B, -1, 1), flat, np.nan), 1, keepdims=True)
-    flat = np.einsum("bij,bnj->bni", rot, flat - np.nan_to_num(centre)) + np.nan_to_num(centre)
-    return replace(batch, points2d=torch.from_numpy(flat.reshape(uv.shape).astype(np.float32)))
+    seen = visible.reshape(B, -1, 1)
+    centre = torch.nanmean(torch.where(seen, flat, torch.nan), 1, keepdim=True).nan_to_num()
+    return ((flat - centre) @ rot.transpose(1, 2).to(flat.dtype) + centre).reshape(uv.shape)
