@@ -8,8 +8,9 @@ parts, so that its splits hold different frames of one recording. ``human17`` is
 Human3.6M-like subset of their joints (benchmarks/rig_subsets.py's layout, the tree rebuilt over the dropped
 joints). The starting model never saw the kind: the packaged model where the kind is not among its categories, else
 a model trained with 3D on every other real category (as docs/accuracy.md's unseen-category experiment, with depth
-output and the augmentations for unseen objects) for --base-minutes. It is adapted on the training split's 2D alone
-for --minutes; the oracle is the same starting model trained for --minutes with the training split's 3D. All are
+output and the augmentations for unseen objects) for --base-steps. It is adapted on the training split's 2D alone
+for --steps; the oracle is the same starting model trained as many steps with the training split's 3D. Budgets are
+steps, not minutes, so that a busy machine changes the time a row takes, never its figures. All are
 scored on the test split: pa-mpjpe% (scale-free, lower is better) and pa-mpjpe in the data's units. Kinds of still
 images (the hand, the mouse) adapt without the bone-length term, which follows a bone over a track.
 
@@ -18,10 +19,10 @@ tracks only), --noise S
 on 2D with detector-like errors (each point moved by a normal of S times the frame's 2D size, 5% of points lost,
 1% thrown anywhere in the frame's box); both score on the same clean test split.
 
-Usage: python benchmarks/adapt.py [--kinds dog,horse,fly,hand,mouse,human17] [--minutes 2] [--base-minutes 4]
-                                 [--frames 100,1000,10000] [--noise 0.02] [--device auto]
+Usage: python benchmarks/adapt.py [--kinds dog,horse,fly,hand,mouse,human17] [--steps 400] [--base-steps 600]
+                                 [--frames 100,1000,10000] [--noise 0.02] [--one-base] [--device auto]
                                  [--set adapt.cycle=1 ...]   (each term alone or together)
-A smoke test: python benchmarks/adapt.py --kinds horse --minutes 0.2 --base-minutes 0.2
+A smoke test: python benchmarks/adapt.py --kinds horse --steps 5 --base-steps 5
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from _table import print_table  # benchmarks/ is the script folder
 from accuracy import ARMS, SHARED, evaluate, fmt, train
 from rig_subsets import LAYOUTS
 
-from lfmcli.adapt import Adapter, adapt_config
+from lfmcli.adapt import Adapter, adapt_config, with_steps
 from lfmcli.checkpoint import default_checkpoint, load_checkpoint
 from lfmcli.data.dataset import SampleBank
 from lfmcli.data.format import DatasetFile
@@ -139,37 +140,47 @@ def add_detector_noise(path: Path, sigma: float, seed: int = 0) -> None:
             uv[rows], vis[rows] = np.where(m[..., None], p, np.nan).astype(np.float32), m
 
 
-def base_model(category: str, tmp: Path, minutes: float, device: str) -> tuple[Path, str]:
-    """A model that never saw ``category``, and what it is."""
+def train_steps(data: list[Path], run: Path, steps: int, device: str, **sets) -> Path:
+    """accuracy.py's training for ``steps`` steps (epochs of 100 steps) rather than minutes."""
+    return train(data, run, 0, device, "small", training__epochs=max(steps // 100, 1), **sets)
+
+
+def base_model(categories: list[str], tmp: Path, steps: int, device: str) -> tuple[Path, str]:
+    """A model that never saw any of ``categories``, and what it is."""
     packaged = default_checkpoint()
-    if category not in load_checkpoint(packaged).info.get("categories", []):
+    if not set(categories) & set(load_checkpoint(packaged).info.get("categories", [])):
         return packaged, "packaged"
-    run = tmp / f"without_{category}"
+    run, what = tmp / f"without_{'_'.join(categories)}", f"{steps} steps without {', '.join(categories)}"
     if (run / "best.safetensors").exists():
-        return run / "best.safetensors", f"trained {minutes:g} min without {category}"
+        return run / "best.safetensors", what
     real = tmp / "real.h5"
     if not real.exists():
         build_dataset("npz", [SHARED], real, views=2, seed=1)
-    ckpt = train([real], run, minutes, device, "small", data__exclude_categories=f"[{category}]", **ARMS["depth"])
-    return ckpt, f"trained {minutes:g} min without {category}"
+    left_out = f"[{','.join(categories)}]"
+    return train_steps([real], run, steps, device, data__exclude_categories=left_out, **ARMS["depth"]), what
 
 
-def adapt(base: Path, data: Path, run: Path, minutes: float, device: str, sets: list[str]) -> tuple[Path, int, float]:
+def adapt(base: Path, data: Path, run: Path, steps: int, device: str, sets: list[str]) -> tuple[Path, int, float]:
     """The adapted checkpoint, the 2D frames it learned from and the seconds it took."""
     frames = SampleBank([data], "train", read_3d=False).num_samples
     started = time.perf_counter()
-    overrides = [f"training.max_minutes={minutes}", "training.epochs=100000", f"training.device={device}"]
-    Adapter(adapt_config(base, overrides=[*overrides, *CAMERAS, *sets], paths=[data]), run).fit()
+    cfg = adapt_config(base, overrides=[f"training.device={device}", *CAMERAS, *sets], paths=[data])
+    Adapter(with_steps(cfg, steps), run).fit()
     return run / "best.safetensors", frames, time.perf_counter() - started
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kinds", default="dog,horse,fly,hand,mouse,human17")
-    ap.add_argument("--minutes", type=float, default=2.0, help="adaptation time, and the oracle's")
-    ap.add_argument("--base-minutes", type=float, default=4.0, help="for a kind the packaged model saw")
+    ap.add_argument("--steps", type=int, default=400, help="adaptation steps, and the oracle's")
+    ap.add_argument("--base-steps", type=int, default=600, help="for a kind the packaged model saw")
     ap.add_argument("--frames", default="", help="also adapt on this many training frames of 2D, e.g. 100,1000")
     ap.add_argument("--noise", type=float, default=0.0, help="also adapt on 2D with detector-like errors of this size")
+    ap.add_argument(
+        "--one-base",
+        action="store_true",
+        help="one starting model, trained without every kind of --kinds, for all of them (faster)",
+    )
     ap.add_argument("--device", default="auto")
     ap.add_argument(
         "--set",
@@ -180,7 +191,8 @@ def main() -> None:
     args = ap.parse_args()
     if not SHARED.is_dir():
         raise SystemExit(f"{SHARED} is missing: these experiments run on it")
-    dev, m = args.device, args.minutes
+    dev, m = args.device, args.steps
+    together = sorted({SUBSETS.get(k, (k,))[0] for k in args.kinds.split(",")}) if args.one_base else None
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -192,11 +204,11 @@ def main() -> None:
                 split = dict(zip(f.sequences["name"], f.sequences["split"], strict=True))
             if "test" not in split.values():
                 raise SystemExit(f"{kind}: too few sequences for a test split")
-            base, what = base_model(category, tmp, args.base_minutes, dev)
+            base, what = base_model(together or [category], tmp, args.base_steps, dev)
             val = "val" if "val" in split.values() else "train"
             model = {f"model__{k}": v for k, v in load_checkpoint(base).config.to_dict().items()}
-            oracle = train(
-                [data], tmp / f"oracle_{kind}", m, dev, "small", training__init=base, data__val_split=val, **model
+            oracle = train_steps(
+                [data], tmp / f"oracle_{kind}", m, dev, training__init=base, data__val_split=val, **model
             )
             best = evaluate(oracle, data, dev)["overall"]
             variants = [("all", data, [])]
@@ -233,7 +245,7 @@ def main() -> None:
     print_table(
         HEADER,
         rows,
-        f"Adapting to an unseen kind from its 2D alone ({m:g} min; the oracle trains as long with the kind's 3D on "
+        f"Adapting to an unseen kind from its 2D alone ({m} steps; the oracle trains as many with the kind's 3D on "
         "all its training frames), test split",
     )
 
