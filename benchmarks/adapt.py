@@ -97,24 +97,22 @@ def kind_files(kind: str, out: Path, frames: int | None = None, train: set[str] 
         T = len(z["points3d"])
         cuts = np.linspace(0, T, min(pieces, T) + 1).astype(int) if float(z["fps"]) > 0 else np.array([0, T])
         for k, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
-            part = {**z, "points3d": z["points3d"][a:b]}
-            if "points2d" in z:
-                part["points2d"] = z["points2d"][:, a:b]
-            items.append((f"{f.parent.name}_{i:03d}_{k:02d}", part))
+            items.append((f"{f.parent.name}_{i:03d}_{k:02d}", frames_of(z, slice(a, b))))
     if frames is not None:
         views = {name: len(z["points2d"]) if "points2d" in z else 1 for name, z in items if name in train}
         per = math.ceil(frames / max(sum(views.values()), 1))  # frames per training sequence and view
-        items = [(n, _first(z, per) if n in train else z) for n, z in items]
+        items = [(n, frames_of(z, slice(per)) if n in train else z) for n, z in items]
     out.mkdir(parents=True, exist_ok=True)
     for name, z in items:
         np.savez(out / f"{name}.npz", **z)
     return category, all(float(z["fps"]) == 0 for _, z in items)
 
 
-def _first(z: dict, frames: int) -> dict:
-    cut = {**z, "points3d": z["points3d"][:frames]}
+def frames_of(z: dict, frames: slice) -> dict:
+    """The npz file's contents ``z`` for these frames only (its 3D and, where it has them, its real views' 2D)."""
+    cut = {**z, "points3d": z["points3d"][frames]}
     if "points2d" in z:
-        cut["points2d"] = z["points2d"][:, :frames]
+        cut["points2d"] = z["points2d"][:, frames]
     return cut
 
 
