@@ -111,6 +111,8 @@ class AdaptRunConfig(RunConfig):
     def __post_init__(self):
         if self.data.augment.active:
             raise LfmError("config key 'data.augment' makes new 2D from 3D, which adaptation has none of: leave it off")
+        if self.training.batches != "cpu":  # its batches are clips of one rig, for that rig's critic
+            raise LfmError("config key 'training.batches': lfm adapt makes its batches on the CPU; leave it cpu")
 
     @classmethod
     def resume(cls, run: str | Path, overrides: Iterable[str] = (), training: dict | None = None) -> AdaptRunConfig:

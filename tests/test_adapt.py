@@ -217,6 +217,7 @@ def test_an_output_that_cannot_be_written_is_one_line(cli, tmp_path):
     [
         (["adapt.cylce=1"], "unknown config key 'adapt.cylce'"),
         (["data.augment.reproject=0.5"], "data.augment"),
+        (["training.batches=device"], "training.batches"),
         ([f"adapt.{k}=0" for k in ("reprojection", "adversarial", "cycle", "bone_lengths", "symmetry")], "every term"),
         (["adapt.elevation_deg=[10,-10]"], "adapt.elevation_deg"),
     ],
