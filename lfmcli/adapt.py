@@ -6,9 +6,11 @@ that reads no 3D, each term a key of the ``adapt`` config block with its weight 
 
 - ``reprojection``: the lift, seen by the weak-perspective camera that fits it best, gives the input 2D (a model
   with depth output keeps the input 2D by construction; this is for residual and shape output);
-- ``adversarial``: the lift turned about the vertical axis and tilted, projected orthographically and normalised as
-  the model's input, must look like the real 2D of its rig to a critic (a small MLP per rig) that learns, on the
-  same 2D, to tell the two apart;
+- ``adversarial``: the lift turned about the vertical axis and tilted, seen by the camera that saw the input
+  (`other_view`: perspective, and the object's place in the image, kept) and normalised as the model's input, must
+  look like the real 2D of its rig to a critic (a small MLP per rig) that learns, on the same 2D, to tell the two
+  apart (benchmarks/adapt_critic.py measures whether it rewards the true depth: the true 3D's views pass for real
+  more often than the flat lift's, more so through the input's camera than orthographically on the fly);
 - ``cycle``: that other view, lifted and turned back, gives the first lift again, up to scale;
 - ``bone_lengths``: each bone of the rig's tree keeps one length over its track, which its 2D shows: the longest
   the bone gets in 2D over the track, scaled in each frame by how near the object is then (`bone_targets`);
@@ -280,9 +282,24 @@ def _about_x(angle: np.ndarray) -> np.ndarray:
 # ----- the terms: lifts (B, T, J, 3), masks (B, T, J) of the points seen
 
 
-def other_view(points: torch.Tensor, seen: torch.Tensor, turn: torch.Tensor) -> torch.Tensor:
-    """The lifts turned by ``turn`` (B, 3, 3) about their centres and seen orthographically: (B, T, J, 2)."""
-    return torch.einsum("bij,btkj->btki", turn, centre(points, seen))[..., :2]
+def other_view(points: torch.Tensor, points2d: torch.Tensor, seen: torch.Tensor, turn: torch.Tensor, K: torch.Tensor):
+    """(B, T, J, 2) pixels: the lifts turned by ``turn`` (B, 3, 3) about their centres and seen by the camera that
+    saw them (``K`` (B, 3, 3)), so that an other view is imaged as the real 2D is, perspective and all. Each point
+    is put on the ray through where the lift places it in the image (the lift is in the units of the 2D normalised
+    about its mean ``points2d``), at the depth it gives it, the object's centre at depth 1."""
+    w = seen[..., None].to(points.dtype)
+    uv = torch.nan_to_num(points2d)
+    mean = (w * uv).sum(-2, keepdim=True) / w.sum(-2, keepdim=True).clamp(min=1)
+    scale = image_scale(points2d, seen)[..., None, None]
+    K = K.to(points.dtype)
+    pixel = mean + scale * points[..., :2]
+    depth = 1 + points[..., 2:] * scale / K[:, 0, 0, None, None, None]
+    homogeneous = torch.cat([pixel, torch.ones_like(depth)], -1)
+    camera = torch.einsum("bij,btkj->btki", torch.linalg.inv(K), homogeneous) * depth
+    middle = centre(camera, seen)
+    turned = torch.einsum("bij,btkj->btki", turn, middle) + (camera - middle)
+    image = torch.einsum("bij,btkj->btki", K, turned)
+    return image[..., :2] / image[..., 2:].clamp(min=0.05)
 
 
 def reprojection_error(points: torch.Tensor, xy: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
@@ -366,10 +383,12 @@ def symmetry_error(points: torch.Tensor, parents: torch.Tensor, mirror: torch.Te
 @dataclass
 class Clips:
     """What the loss needs beside a batch of clips: its rig's critic (-1: none), the longest 2D length of each bone
-    in the clips' sequences (B, J), and the turns of their other views (B, 3, 3; drawn at each training step)."""
+    in the clips' sequences (B, J), their cameras' intrinsics (B, 3, 3) and the turns of their other views (B, 3,
+    3; drawn at each training step)."""
 
     rig: int
     longest: torch.Tensor
+    camera: torch.Tensor
     turn: torch.Tensor | None
 
 
@@ -431,7 +450,8 @@ class Adapter(Trainer):
         longest = self.longest[self.train_bank]
         for _ in range(steps):
             rig, views, batch = clip_batch(self.train_bank, self.cfg.data, self.cfg.training.batch_size, self.rng)
-            self.clips = Clips(rig, torch.as_tensor(longest[views]), None)
+            camera = torch.as_tensor(self.train_bank.view_K[views])
+            self.clips = Clips(rig, torch.as_tensor(longest[views]), camera, None)
             yield batch
 
     def _validation_batches(self) -> list[tuple[Clips, Batch]]:
@@ -451,7 +471,8 @@ class Adapter(Trainer):
                 v, s = mine[i : i + B].T
                 batch = bank.windows(v, s, T)
                 J = batch.exists.shape[1]
-                out.append((Clips(rig, torch.as_tensor(longest[v, :J]), turns(len(v), a, rng)), batch))
+                camera = torch.as_tensor(bank.view_K[v])
+                out.append((Clips(rig, torch.as_tensor(longest[v, :J]), camera, turns(len(v), a, rng)), batch))
         return out
 
     # ----- the loss
@@ -471,7 +492,7 @@ class Adapter(Trainer):
             B, T, J, _ = batch.points2d.shape
             xy = normalize_2d(batch.points2d.reshape(B * T, J, 2), seen.reshape(B * T, J)).reshape(B, T, J, 2)
             out["reprojection"] = reprojection_error(pred, xy, seen)
-        view = other_view(pred, seen, clips.turn)
+        view = other_view(pred, batch.points2d, seen, clips.turn, clips.camera)
         if a.cycle:
             out["cycle"] = cycle_error(pred, lift(view, seen, batch.exists, batch.adjacency), clips.turn, seen)
         if a.bone_lengths:  # in pixels: the lift is in each frame's normalised image units
@@ -485,7 +506,8 @@ class Adapter(Trainer):
 
     def loss(self, pred: torch.Tensor, batch: Batch) -> torch.Tensor:
         a = self.cfg.adapt
-        clips = replace(self.clips, turn=turns(len(batch), a, self.rng).to(pred.device))
+        turn = turns(len(batch), a, self.rng).to(pred.device)
+        clips = replace(self.clips, camera=self.clips.camera.to(pred.device), turn=turn)
         found, view = self.terms(pred, batch, clips, self._lift)
         total = sum((getattr(a, k) * v for k, v in found.items()), pred.new_zeros(()))
         if a.adversarial:
@@ -521,7 +543,10 @@ class Adapter(Trainer):
         total, count = 0.0, 0
         with torch.no_grad():
             for clips, batch in batches if batches is not None else self._val_batches:
-                batch, clips = batch.to(self.device), replace(clips, turn=clips.turn.to(self.device))
+                batch, clips = (
+                    batch.to(self.device),
+                    replace(clips, camera=clips.camera.to(self.device), turn=clips.turn.to(self.device)),
+                )
                 pred = lift(*batch.model_inputs())
                 found, view = self.terms(pred, batch, clips, lift)
                 value = sum(getattr(a, k) * float(v) for k, v in found.items())

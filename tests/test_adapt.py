@@ -11,6 +11,7 @@ from lfmcli.adapt import (
     adapt_config,
     bone_length_error,
     bone_targets,
+    image_scale,
     other_view,
     symmetry_error,
     turns,
@@ -23,6 +24,7 @@ from lfmcli.errors import LfmError
 from lfmcli.geometry.cameras import Camera, intrinsics
 from lfmcli.geometry.procrustes import similarity_align
 from lfmcli.models import flat_lift
+from lfmcli.models.lfm import normalize_2d
 from lfmcli.rigs import Rig
 from lfmcli.sequence import Sequence, View
 from lfmcli.sources.tracks import nominal_camera
@@ -116,11 +118,32 @@ def test_terms_hold_for_the_true_shape_and_not_for_the_flat_one():
     pair, mirror, once = torch.tensor([[-1, 0, 0]]), torch.tensor([[0, 2, 1]]), torch.ones(1, 1, dtype=torch.bool)
     assert float(symmetry_error(arms, pair, mirror, once)) < 1e-10
     assert float(symmetry_error(arms * torch.tensor([2.0, 1, 1]), pair, mirror, once)) > 0.05
-    seen = torch.ones(1, 6, 8, dtype=torch.bool)
-    turn = turns(1, adapt_config(scratch="tiny", paths=["x"]).adapt, np.random.default_rng(0))
-    view = other_view(points, seen, turn)
-    centred = points - points.mean(-2, keepdim=True)
-    assert torch.allclose(view, (centred @ turn[0].T)[..., :2], atol=1e-5)
+
+
+def test_other_view_is_the_turned_object_seen_by_the_camera_that_saw_it():
+    rng = np.random.default_rng(3)
+    K = torch.tensor([[[800.0, 0, 320], [0, 820, 240], [0, 0, 1]]], dtype=torch.float64)
+    shape = torch.as_tensor(rng.normal(size=(1, 4, 8, 3)))  # four frames of an object off the camera's axis
+    truth = shape + torch.tensor([1.5, -0.5, 6.0], dtype=torch.float64)
+    seen = torch.ones(1, 4, 8, dtype=torch.bool)
+
+    def image(p):
+        q = torch.einsum("ij,btkj->btki", K[0], p)
+        return q[..., :2] / q[..., 2:]
+
+    # the lift a model with depth output gives when it is exact: the normalised 2D and the depth in its units
+    uv = image(truth)
+    scale = image_scale(uv, seen)[..., None]
+    depth = truth[..., 2].mean(-1, keepdim=True)
+    xy = normalize_2d(uv[0], seen[0])[None]  # each frame normalised as the models do
+    lift = torch.cat([xy, ((truth[..., 2] - depth) / depth * K[0, 0, 0] / scale)[..., None]], -1)
+    assert torch.allclose(other_view(lift, uv, seen, torch.eye(3, dtype=torch.float64)[None], K), uv, atol=1e-6)
+    turn = turns(1, adapt_config(scratch="tiny", paths=["x"]).adapt, rng).double()
+    middle = truth.mean(-2, keepdim=True)
+    expected = image(torch.einsum("bij,btkj->btki", turn, truth - middle) + middle)
+    assert torch.allclose(other_view(lift, uv, seen, turn, K), expected, atol=1e-6)
+    flat = other_view(lift * torch.tensor([1.0, 1, 0], dtype=torch.float64), uv, seen, turn, K)
+    assert (flat - expected).norm(dim=-1).mean() > 1  # pixels: a lift without depth is seen otherwise
 
 
 def test_bone_targets_follow_the_object_towards_and_away_from_the_camera():

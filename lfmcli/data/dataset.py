@@ -106,6 +106,7 @@ class SampleBank:
         groups: dict[str, _Group] = {}
         parts: dict[str, list] = {}
         views = []  # (group name, first row, length, category, fps)
+        cameras: list[np.ndarray] = []  # each view's intrinsics K
         names: list[str] = []  # "<sequence>#<view number>" per view
         view_number: dict[tuple[int, int], int] = {}  # (file, sequence) -> views seen so far
         for path in paths:
@@ -135,6 +136,7 @@ class SampleBank:
                     first = sum(len(c[0]) for c in chunks)
                     chunks.append((uv, seen, xyz.astype(np.float32)))
                     views.append((rig.name, first, n, str(s["category"][i]), float(s["fps"][i])))
+                    cameras.append(v["K"][j])
                     k = view_number.get((id(f), i), 0)
                     view_number[(id(f), i)] = k + 1
                     names.append(f"{s['name'][i]}#{k}")
@@ -159,6 +161,7 @@ class SampleBank:
         self.view_category = np.array([cid[c] for *_, c, _ in views])
         self.view_fps = np.array([fps for *_, fps in views])
         self.view_names = names
+        self.view_K = np.array(cameras, np.float32).reshape(-1, 3, 3)
         # one entry per frame sample
         self.sample_view = np.repeat(np.arange(len(views)), self.view_length)
         offsets = np.concatenate([[0], np.cumsum(self.view_length)[:-1]])
