@@ -52,12 +52,12 @@ def orthographic_view(points: torch.Tensor, seen: torch.Tensor, turn: torch.Tens
     return torch.einsum("bij,btkj->btki", turn, centre(points, seen))[..., :2]
 
 
-def critic_loss(bank: SampleBank, other: SampleBank | None, lift: str, camera: bool, steps: int, adapt) -> float:
-    """The critic's loss over its last 100 steps against other views of ``lift`` ("true" or "flat"), or against
-    ``other``'s real 2D."""
+def critic_loss(bank: SampleBank, cfg, steps: int, lift: str = "", camera: bool = True, other=None) -> float:
+    """The critic of adaptation config ``cfg`` after ``steps``: its mean loss over the last 100 against other views
+    of ``lift`` ("true" or "flat", seen by the input camera or orthographically), or against the real 2D of the
+    SampleBank ``other``."""
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    cfg = adapt
     critic = Critic([bank.groups[n].rig.num_joints for n in bank.group_names], cfg.adapt.critic_dim)
     opt = torch.optim.AdamW(critic.parameters(), lr=cfg.adapt.critic_lr, betas=(0.5, 0.9))
     rigs = {bank.group_names.index(n) for n in (other.group_names if other else bank.group_names)}
@@ -105,8 +105,8 @@ def main() -> None:
             build_dataset("npz", [Path(tmp) / kind], data, views=1, seed=3)  # as benchmarks/adapt.py
             cfg = adapt_config(scratch="tiny", overrides=CAMERAS, paths=[data])
             bank, test = SampleBank([data], "train"), SampleBank([data], "test")
-            found = [critic_loss(bank, None, lift, camera, args.steps, cfg) for lift, camera in arms]
-            found.append(critic_loss(bank, test, "", False, args.steps, cfg))
+            found = [critic_loss(bank, cfg, args.steps, lift, camera) for lift, camera in arms]
+            found.append(critic_loss(bank, cfg, args.steps, other=test))
             rows.append([kind, *(f"{x:.3f}" for x in found)])
             print_table(HEADER, rows[-1:], kind)
     title = f"The critic's loss against each (0.5: it cannot tell them from real 2D; {args.steps} steps)"
