@@ -83,11 +83,7 @@ def critic_loss(bank: SampleBank, cfg, steps: int, lift: str = "", camera: bool 
         real, real_seen = batch.points2d.reshape(-1, J, 2), seen.reshape(-1, J)
         made, made_seen = made.reshape(-1, J, 2), made_seen.reshape(-1, J)
         a, b = real_seen.sum(-1) >= MIN_SEEN, made_seen.sum(-1) >= MIN_SEEN
-        opt.zero_grad(set_to_none=True)
-        loss = ((critic(rig, real[a], real_seen[a]) - 1) ** 2).mean() + (critic(rig, made[b], made_seen[b]) ** 2).mean()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss))
+        losses.append(float(critic.learn(rig, opt, real[a], real_seen[a], made[b], made_seen[b])))
     return float(np.mean(losses[-100:]))
 
 

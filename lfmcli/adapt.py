@@ -287,11 +287,8 @@ def other_view(points: torch.Tensor, points2d: torch.Tensor, seen: torch.Tensor,
     saw them (``K`` (B, 3, 3)), so that an other view is imaged as the real 2D is, perspective and all. Each point
     is put on the ray through where the lift places it in the image (the lift is in the units of the 2D normalised
     about its mean ``points2d``), at the depth it gives it, the object's centre at depth 1."""
-    w = seen[..., None].to(points.dtype)
-    uv = torch.nan_to_num(points2d)
-    mean = (w * uv).sum(-2, keepdim=True) / w.sum(-2, keepdim=True).clamp(min=1)
-    scale = image_scale(points2d, seen)[..., None, None]
-    K = K.to(points.dtype)
+    mean, scale = image_frame(points2d, seen)
+    scale, K = scale[..., None, None], K.to(points.dtype)
     pixel = mean + scale * points[..., :2]
     depth = 1 + points[..., 2:] * scale / K[:, 0, 0, None, None, None]
     homogeneous = torch.cat([pixel, torch.ones_like(depth)], -1)
@@ -327,13 +324,18 @@ def cycle_error(first: torch.Tensor, again: torch.Tensor, turn: torch.Tensor, se
     return (err / spread(target, seen).clamp(min=1e-12))[frames].mean() if frames.any() else err.sum() * 0
 
 
-def image_scale(points2d: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
-    """(...,) the scale by which the models normalise each frame's 2D (..., J, 2): the largest coordinate of its
-    seen points about their mean, in pixels."""
+def image_frame(points2d: torch.Tensor, seen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The frame in which the models normalise each frame's 2D (..., J, 2): the mean of its seen points (..., 1, 2)
+    and the largest coordinate of those points about it (...,), in pixels."""
     w = seen[..., None].to(points2d.dtype)
     p = torch.nan_to_num(points2d)
     mean = (w * p).sum(-2, keepdim=True) / w.sum(-2, keepdim=True).clamp(min=1)
-    return ((p - mean) * w).abs().amax((-2, -1)).clamp(min=1e-6)
+    return mean, ((p - mean) * w).abs().amax((-2, -1)).clamp(min=1e-6)
+
+
+def image_scale(points2d: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """(...,) the scale of `image_frame`."""
+    return image_frame(points2d, seen)[1]
 
 
 def bone_lengths(points: torch.Tensor, parents: torch.Tensor) -> torch.Tensor:
@@ -391,6 +393,10 @@ class Clips:
     camera: torch.Tensor
     turn: torch.Tensor | None
 
+    def to(self, device) -> Clips:
+        turn = None if self.turn is None else self.turn.to(device)
+        return Clips(self.rig, self.longest.to(device), self.camera.to(device), turn)
+
 
 class Critic(nn.Module):
     """Tells real 2D poses of a rig from other views of lifts: one small MLP per rig, on the pose normalised as the
@@ -409,6 +415,15 @@ class Critic(nn.Module):
         """(N, J, 2) poses with (N, J) masks -> (N,) scores: 1 real, 0 made."""
         pose = normalize_2d(points2d, seen)
         return self.nets[rig](torch.cat([pose.flatten(1), seen.to(pose.dtype)], -1))[:, 0]
+
+    def learn(self, rig: int, optimizer, real, real_seen, made, made_seen) -> torch.Tensor:
+        """One step of ``optimizer`` on the least-squares loss of telling ``real`` poses (N, J, 2) from ``made``
+        ones (M, J, 2), each with its (N, J) / (M, J) masks; returns the loss (0.5 when it cannot tell them)."""
+        optimizer.zero_grad(set_to_none=True)
+        loss = ((self(rig, real, real_seen) - 1) ** 2).mean() + (self(rig, made.detach(), made_seen) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
 
 
 # ----- the trainer
@@ -497,7 +512,7 @@ class Adapter(Trainer):
             out["cycle"] = cycle_error(pred, lift(view, seen, batch.exists, batch.adjacency), clips.turn, seen)
         if a.bone_lengths:  # in pixels: the lift is in each frame's normalised image units
             pixels = pred * image_scale(batch.points2d, seen)[..., None, None]
-            longest = clips.longest[:, : pred.shape[-2]].to(pred.device)
+            longest = clips.longest[:, : pred.shape[-2]]
             target = bone_targets(batch.points2d, seen, batch.parents, longest)
             out["bone_lengths"] = bone_length_error(pixels, batch.parents, target, frames)
         if a.symmetry:
@@ -506,8 +521,7 @@ class Adapter(Trainer):
 
     def loss(self, pred: torch.Tensor, batch: Batch) -> torch.Tensor:
         a = self.cfg.adapt
-        turn = turns(len(batch), a, self.rng).to(pred.device)
-        clips = replace(self.clips, camera=self.clips.camera.to(pred.device), turn=turn)
+        clips = replace(self.clips, turn=turns(len(batch), a, self.rng)).to(pred.device)
         found, view = self.terms(pred, batch, clips, self._lift)
         total = sum((getattr(a, k) * v for k, v in found.items()), pred.new_zeros(()))
         if a.adversarial:
@@ -523,11 +537,7 @@ class Adapter(Trainer):
         real, made, seen = batch.points2d.reshape(-1, J, 2)[keep], view.reshape(-1, J, 2)[keep], seen[keep]
         if not len(seen):
             return view.sum() * 0
-        self.critic_opt.zero_grad(set_to_none=True)
-        critic_loss = ((self.critic(rig, real, seen) - 1) ** 2).mean()
-        critic_loss = critic_loss + (self.critic(rig, made.detach(), seen) ** 2).mean()
-        critic_loss.backward()
-        self.critic_opt.step()
+        self.critic.learn(rig, self.critic_opt, real, seen, made, seen)
         self.critic.requires_grad_(False)  # the lift's term moves the lift, not the critic
         try:
             return ((self.critic(rig, made, seen) - 1) ** 2).mean()
@@ -543,10 +553,7 @@ class Adapter(Trainer):
         total, count = 0.0, 0
         with torch.no_grad():
             for clips, batch in batches if batches is not None else self._val_batches:
-                batch, clips = (
-                    batch.to(self.device),
-                    replace(clips, camera=clips.camera.to(self.device), turn=clips.turn.to(self.device)),
-                )
+                batch, clips = batch.to(self.device), clips.to(self.device)
                 pred = lift(*batch.model_inputs())
                 found, view = self.terms(pred, batch, clips, lift)
                 value = sum(getattr(a, k) * float(v) for k, v in found.items())
