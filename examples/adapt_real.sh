@@ -4,11 +4,12 @@
 # model and by the adapted one, checked without 3D (bone-length CV and reprojection error, benchmarks/adapt_real.py)
 # and rendered. About MINUTES + 3 minutes on a 2-core CPU; docs/adapt.md reads the results. Outputs go to
 # out/adapt_real/.
-# Usage: bash examples/adapt_real.sh   (LFM names the command, default lfm; SHARED, default ../shared; MINUTES,
-#        default 5; DEVICE, default cpu)
+# Usage: bash examples/adapt_real.sh   (LFM names the command, default lfm; PYTHON the Python that has lfm, default
+#        python3; SHARED, default ../shared; MINUTES, default 5; DEVICE, default cpu)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LFM=${LFM:-lfm}
+PYTHON=${PYTHON:-python3}
 SHARED=${SHARED:-../shared}
 MINUTES=${MINUTES:-5}
 DEVICE=${DEVICE:-cpu}
@@ -63,7 +64,7 @@ say "5. Both flies lifted by the adapted model"
 $LFM lift "$TRACKS" --rig "$OUT/fly13.yaml" -o "$OUT/after.h5" --checkpoint "$OUT/run/best.safetensors" --device "$DEVICE"
 
 say "6. What can be checked without 3D: before, after, and the flat lift (the 2D itself)"
-python3 benchmarks/adapt_real.py before="$OUT/before.h5" after="$OUT/after.h5" --bones | tee "$OUT/checks.txt"
+"$PYTHON" benchmarks/adapt_real.py before="$OUT/before.h5" after="$OUT/after.h5" --bones | tee "$OUT/checks.txt"
 
 say "7. Render fly 0: the 2D beside the lift, before and after (one frame as PNG, 40 frames as GIF)"
 for lift in before after; do

@@ -417,7 +417,7 @@ class PosePrior(nn.Module):
 
     def __init__(self, bank: SampleBank, dims: int):
         super().__init__()
-        self.rigs = {}
+        self.rigs: set[int] = set()  # the rig groups with a density
         for i, name in enumerate(bank.group_names):
             g = bank.groups[name]
             J = g.rig.num_joints
@@ -437,7 +437,7 @@ class PosePrior(nn.Module):
             k = min(dims, len(s) - 1)
             var = s**2 / (len(pose) - 1)
             rest = (var[k:].sum() / max(pose.shape[1] - k, 1)).clamp(min=1e-6)
-            self.rigs[i] = len(self.rigs)
+            self.rigs.add(i)
             self.register_buffer(f"mean{i}", mean.float())
             self.register_buffer(f"basis{i}", vt[:k].T.float())
             self.register_buffer(f"sd{i}", var[:k].clamp(min=rest).sqrt().float())
