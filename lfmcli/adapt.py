@@ -127,10 +127,13 @@ class AdaptRunConfig(RunConfig):
     @classmethod
     def resume(cls, run: str | Path, overrides: Iterable[str] = (), training: dict | None = None) -> AdaptRunConfig:
         path = Path(run) / "config.yaml"
-        if path.exists() and "adapt" not in _read_yaml(path):
+        saved = _read_yaml(path) if path.exists() else {}
+        if path.exists() and "adapt" not in saved:
             raise LfmError(
                 "not an adaptation run (its config.yaml has no adapt block): continue it with lfm train", run
             )
+        if path.exists() and "prior" not in (saved["adapt"] or {}):  # made before the pose prior: goes on without it
+            overrides = ["adapt.prior=0", *overrides]
         return super().resume(run, overrides, training)
 
 

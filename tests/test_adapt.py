@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from lfmcli.adapt import (
     STATIONARY,
@@ -285,3 +286,12 @@ def test_pose_prior_finds_the_views_of_a_real_object_likely_and_other_poses_not(
     assert torch.allclose(prior(0, real * 3 + 40, seen), likely, atol=1e-4)  # the pose, not its place or size
     other = torch.as_tensor(turned(rng.normal(size=(8, 3)), rng.uniform(0, 2 * np.pi, 300))[..., :2])
     assert float(likely.median()) < 0.2 * float(prior(0, other.float(), seen).median())
+
+
+def test_a_run_made_before_the_pose_prior_resumes_without_it(ckpt, tmp_path):
+    cfg = adapt_config(ckpt[0], paths=["x.h5"]).to_dict()
+    del cfg["adapt"]["prior"], cfg["adapt"]["prior_dims"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    assert AdaptRunConfig.resume(tmp_path).adapt.prior == 0
+    assert AdaptRunConfig.resume(tmp_path, ["adapt.prior=0.5"]).adapt.prior == 0.5
+    assert adapt_config(ckpt[0], paths=["x.h5"]).adapt.prior > 0  # a new run has it
