@@ -295,3 +295,12 @@ def test_a_run_made_before_the_pose_prior_resumes_without_it(ckpt, tmp_path):
     assert AdaptRunConfig.resume(tmp_path).adapt.prior == 0
     assert AdaptRunConfig.resume(tmp_path, ["adapt.prior=0.5"]).adapt.prior == 0.5
     assert adapt_config(ckpt[0], paths=["x.h5"]).adapt.prior > 0  # a new run has it
+
+
+def test_a_space_time_model_adapts_on_clips_with_every_default_term(tmp_path):
+    data = moving_tracks(tmp_path / "tracks.h5", sequences=6, frames=80)
+    cfg = with_steps(adapt_config(scratch="tiny", kind="spacetime", overrides=FAST, paths=[data]), 6)
+    assert all(cfg.adapt.weights()[k] > 0 for k in ("prior", "adversarial", "bone_lengths"))
+    Adapter(cfg, tmp_path / "run").fit()
+    model = load_checkpoint(tmp_path / "run" / "best.safetensors")
+    assert model.model.temporal and model.window == cfg.data.window
