@@ -1,0 +1,85 @@
+"""Does `lfm adapt`'s pose prior rank the true depth above the flat lift? Its term asks that other views of the lift be
+likely under a Gaussian fitted on the kind's real 2D (`lfmcli.adapt.PosePrior`); that teaches depth only if other
+views of the true 3D score better than those of wrong depths.
+
+For each kind (benchmarks/adapt.py's kinds and data: one random camera per sequence), the prior is fitted on the
+training split's 2D as `lfm adapt` fits it, and the table gives the median score (negative log-density per
+coordinate; lower is more likely) of: the test split's real 2D (sequences it never saw), and other views (the
+adaptation's turns, seen by the input camera: `lfmcli.adapt.other_view`) of the true 3D, of its depth halved,
+mirrored (negated) and doubled, and of the flat lift, all on training-split frames.
+
+Usage: python benchmarks/adapt_prior.py [--kinds dog,human17,fly] [--frames 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from _table import print_table  # benchmarks/ is the script folder
+from adapt import CAMERAS, kind_files
+from adapt_critic import true_lift
+
+from lfmcli.adapt import PosePrior, adapt_config, clip_batch, other_view, turns
+from lfmcli.data.dataset import SampleBank
+from lfmcli.models import flat_lift
+from lfmcli.sources import build_dataset
+
+DEPTHS = {"true 3D": 1.0, "depth halved": 0.5, "mirrored": -1.0, "doubled": 2.0, "flat lift": 0.0}
+
+
+def scores(prior: PosePrior, rigs: list[str], bank: SampleBank, cfg, frames: int, depth: float | None) -> float:
+    """The median score of ``frames`` poses of ``bank``: its real 2D (``depth`` None) or other views of its true 3D
+    with the depth scaled by ``depth`` (0: the flat lift). ``rigs``: the names of the prior's rigs, in order."""
+    rng = np.random.default_rng(0)
+    found = []
+    while sum(map(len, found)) < frames:
+        rig, views, batch = clip_batch(bank, cfg.data, 64, rng)
+        name = bank.group_names[rig]
+        rig = rigs.index(name) if name in rigs else -1
+        if rig not in prior:
+            continue
+        seen = batch.visible & batch.exists[:, None]
+        if depth is None:
+            made = batch.points2d
+        else:
+            K = torch.as_tensor(bank.view_K[views])
+            lift = true_lift(batch, K) if depth else flat_lift(batch.points2d, seen)
+            lift = torch.cat([lift[..., :2], lift[..., 2:] * (depth or 1.0)], -1)
+            made = other_view(lift, batch.points2d, seen, turns(len(batch), cfg.adapt, rng), K)
+        J = made.shape[-2]
+        keep = seen.reshape(-1, J).all(-1)  # whole poses, as adaptation scores them
+        if keep.any():
+            found.append(prior(rig, made.reshape(-1, J, 2)[keep], seen.reshape(-1, J)[keep]))
+    return float(torch.cat(found).median())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kinds", default="dog,human17,fly")
+    ap.add_argument("--frames", type=int, default=3000)
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in args.kinds.split(","):
+            kind_files(kind, Path(tmp) / kind)
+            data = Path(tmp) / f"{kind}.h5"
+            build_dataset("npz", [Path(tmp) / kind], data, views=1, seed=3)  # as benchmarks/adapt.py
+            cfg = adapt_config(scratch="tiny", overrides=CAMERAS, paths=[data])
+            train, test = SampleBank([data], "train"), SampleBank([data], "test")
+            with torch.no_grad():
+                prior, rigs = PosePrior(train, cfg.adapt.prior_dims), train.group_names
+                found = [scores(prior, rigs, test, cfg, args.frames, None)]
+                found += [scores(prior, rigs, train, cfg, args.frames, d) for d in DEPTHS.values()]
+            rows.append([kind, *(f"{x:.3f}" for x in found)])
+            print_table(HEADER, rows[-1:], kind)
+    print_table(HEADER, rows, f"The pose prior's median score (lower: more likely; {args.frames} poses each)")
+
+
+HEADER = ["kind", "test-split real 2D", *DEPTHS]
+
+if __name__ == "__main__":
+    main()
