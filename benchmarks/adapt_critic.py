@@ -87,6 +87,16 @@ def critic_loss(bank: SampleBank, cfg, steps: int, lift: str = "", camera: bool 
     return float(np.mean(losses[-100:]))
 
 
+def kind_banks(kind: str, tmp: Path) -> tuple:
+    """``kind``'s data as benchmarks/adapt.py builds it (one random camera per sequence) in folder ``tmp``: the
+    adaptation config that reads it, and its training and test splits' SampleBanks."""
+    kind_files(kind, tmp / kind)
+    data = tmp / f"{kind}.h5"
+    build_dataset("npz", [tmp / kind], data, views=1, seed=3)
+    cfg = adapt_config(scratch="tiny", overrides=CAMERAS, paths=[data])
+    return cfg, SampleBank([data], "train"), SampleBank([data], "test")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kinds", default="dog,human17,fly")
@@ -96,11 +106,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.kinds.split(","):
-            kind_files(kind, Path(tmp) / kind)
-            data = Path(tmp) / f"{kind}.h5"
-            build_dataset("npz", [Path(tmp) / kind], data, views=1, seed=3)  # as benchmarks/adapt.py
-            cfg = adapt_config(scratch="tiny", overrides=CAMERAS, paths=[data])
-            bank, test = SampleBank([data], "train"), SampleBank([data], "test")
+            cfg, bank, test = kind_banks(kind, Path(tmp))
             found = [critic_loss(bank, cfg, args.steps, lift, camera) for lift, camera in arms]
             found.append(critic_loss(bank, cfg, args.steps, other=test))
             rows.append([kind, *(f"{x:.3f}" for x in found)])

@@ -20,13 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from _table import print_table  # benchmarks/ is the script folder
-from adapt import CAMERAS, kind_files
-from adapt_critic import true_lift
+from adapt_critic import kind_banks, true_lift
 
-from lfmcli.adapt import PosePrior, adapt_config, clip_batch, other_view, turns
+from lfmcli.adapt import PosePrior, clip_batch, other_view, turns
 from lfmcli.data.dataset import SampleBank
 from lfmcli.models import flat_lift
-from lfmcli.sources import build_dataset
 
 DEPTHS = {"true 3D": 1.0, "depth halved": 0.5, "mirrored": -1.0, "doubled": 2.0, "flat lift": 0.0}
 
@@ -65,11 +63,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.kinds.split(","):
-            kind_files(kind, Path(tmp) / kind)
-            data = Path(tmp) / f"{kind}.h5"
-            build_dataset("npz", [Path(tmp) / kind], data, views=1, seed=3)  # as benchmarks/adapt.py
-            cfg = adapt_config(scratch="tiny", overrides=CAMERAS, paths=[data])
-            train, test = SampleBank([data], "train"), SampleBank([data], "test")
+            cfg, train, test = kind_banks(kind, Path(tmp))
             with torch.no_grad():
                 prior, rigs = PosePrior(train, cfg.adapt.prior_dims), train.group_names
                 found = [scores(prior, rigs, test, cfg, args.frames, None)]
