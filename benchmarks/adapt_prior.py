@@ -24,7 +24,6 @@ from adapt_critic import kind_banks, true_lift
 
 from lfmcli.adapt import PosePrior, clip_batch, other_view, turns
 from lfmcli.data.dataset import SampleBank
-from lfmcli.models import flat_lift
 
 DEPTHS = {"true 3D": 1.0, "depth halved": 0.5, "mirrored": -1.0, "doubled": 2.0, "flat lift": 0.0}
 
@@ -45,8 +44,8 @@ def scores(prior: PosePrior, rigs: list[str], bank: SampleBank, cfg, frames: int
             made = batch.points2d
         else:
             K = torch.as_tensor(bank.view_K[views])
-            lift = true_lift(batch, K) if depth else flat_lift(batch.points2d, seen)
-            lift = torch.cat([lift[..., :2], lift[..., 2:] * (depth or 1.0)], -1)
+            lift = true_lift(batch, K)  # its x, y are the normalised 2D: with no depth, the flat lift
+            lift = torch.cat([lift[..., :2], depth * lift[..., 2:]], -1)
             made = other_view(lift, batch.points2d, seen, turns(len(batch), cfg.adapt, rng), K)
         J = made.shape[-2]
         keep = seen.reshape(-1, J).all(-1)  # whole poses, as adaptation scores them
