@@ -257,7 +257,7 @@ HEADER = [
     "2D given",
     "starting model",
     "2D frames",
-    "test frames",
+    "frames scored",
     "adapt s",
     *(f"% {c}" for c in ("before", "adapted", "flat", "oracle 3D")),
     *(f"PA {c}" for c in ("before", "adapted", "flat", "oracle 3D")),
