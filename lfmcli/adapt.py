@@ -77,8 +77,8 @@ class AdaptConfig:
     adversarial: float = 1.0
     cycle: float = 0.0  # measured: it slows the others (a flat lift is nearly a fixed point of it)
     # weak: a bone that never lies across the image shows less than its length, so the term pulls towards flat;
-    # chosen on the validation splits (three seeds: people 16.9% at 0.1, 17.7% at 1, 16.6% at 0; dogs 17.1, 18.1,
-    # 19.2; flies 21.4, 28.3, 22.5; docs/accuracy.md)
+    # chosen on the validation splits (means of three seeds at 0.1, 1, 0: flies 20.4%, 28.3, 22.5; dogs 16.9, 18.1,
+    # 19.2; people 17.3, 17.7, 16.6; docs/accuracy.md)
     bone_lengths: float = 0.1
     symmetry: float = 0.1
     # the other views: turned about the object's vertical axis by up to +- azimuth_deg, then tilted by elevation_deg;
