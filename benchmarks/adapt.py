@@ -10,10 +10,10 @@ joints). The starting model never saw the kind: the packaged model where the kin
 a model trained with 3D on every other real category (as docs/accuracy.md's unseen-category experiment, with depth
 output and the augmentations for unseen objects) for --base-steps. It is adapted on the training split's 2D alone
 for --steps; the oracle is the same starting model trained as many steps with the training split's 3D. Budgets are
-steps, not minutes, so that a busy machine changes the time a row takes, never its figures. All are
-scored on the test split (--split val: the validation split, where settings are chosen): pa-mpjpe% (scale-free,
-lower is better) and pa-mpjpe in the data's units. Kinds of still images (the hand, the mouse) adapt without the
-bone-length term, which follows a bone over a track.
+steps, not minutes, so that a busy machine changes the time a row takes, never its figures. All are scored on the
+test split (--split val: the validation split, where settings are chosen; the oracle picks its checkpoint there, so
+it is flattered on it): pa-mpjpe% (scale-free, lower is better) and pa-mpjpe in the data's units. Kinds of still
+images (the hand, the mouse) adapt without the bone-length term, which follows a bone over a track.
 
 --frames N,... adapts again on N frames of the training 2D (the first frames of each training sequence; kinds with
 tracks only), --noise S on 2D with detector-like errors (each point moved by a normal of S times the frame's 2D
