@@ -39,7 +39,7 @@ def adapt(
     narrower where one camera sees the object from few sides; for a rigid object, set adapt.prior=0). The best and
     last checkpoints go to the run folder; `lfm lift --checkpoint` uses them like any other.
 
-    It needs thousands of frames of the new kind, in varied poses and seen from varied sides.
+    It needs thousands of frames per rig, in varied poses and from varied sides; with a few hundred it can do harm.
 
     Example: [cyan]lfm build-dataset tracks mice/*.h5 -o mice.h5 --category mouse --fps 30[/]
 
