@@ -215,8 +215,8 @@ def main() -> None:
             best = evaluate(oracle, data, dev, args.split)["overall"]
             variants = [("all", data, [])]
             train_names = {n for n, s in split.items() if s == "train"}
-            given = SampleBank([data], "train", read_3d=False).num_samples
-            for n in (int(x) for x in args.frames.split(",") if x and not still and int(x) < given):
+            train_frames = SampleBank([data], "train", read_3d=False).num_samples
+            for n in (int(x) for x in args.frames.split(",") if x and not still and int(x) < train_frames):
                 kind_files(kind, tmp / f"{kind}_{n}", frames=n, train=train_names)
                 variants.append((f"{n} frames", tmp / f"{kind}_{n}.h5", [f"adapt.min_frames={min(n, 200)}"]))
                 build_dataset("npz", [tmp / f"{kind}_{n}"], variants[-1][1], views=1, seed=3)

@@ -160,16 +160,16 @@ def adapt_config(
             raise LfmError("give a --checkpoint to start from or --scratch, not both")
         if scratch not in MODEL_PRESETS[kind]:
             raise LfmError(f"--preset {scratch!r}: {kind} presets are {', '.join(MODEL_PRESETS[kind])}")
-        model, init, lr = {"kind": kind, **MODEL_PRESETS[kind][scratch]}, None, LR
+        model, init = {"kind": kind, **MODEL_PRESETS[kind][scratch]}, None
         window = DataConfig().window if kind == "spacetime" else 1
     else:
         path = Path(checkpoint) if checkpoint is not None else default_checkpoint(kind)
         start = load_checkpoint(path)
         if not isinstance(start.config, ModelConfig):
             raise LfmError("lfm adapt starts from an lfm or spacetime model, not this kind of checkpoint", path)
-        model, init, lr = start.config.to_dict(), str(path), LR
+        model, init = start.config.to_dict(), str(path)
         window = start.window if start.model.temporal else 1
-    defaults = {**TRAINING, "batch_size": max(FRAMES // window, 1), "lr": lr, "init": init}
+    defaults = {**TRAINING, "batch_size": max(FRAMES // window, 1), "lr": LR, "init": init}
     # no occlusion: the prior judges whole views, and a joint hidden at random is placed by the lift alone (measured:
     # people left out 18.7% without, 23.5% with 0.1; flat 27.7%)
     data = {"window": window, "occlusion": 0.0}
