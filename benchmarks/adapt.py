@@ -17,10 +17,13 @@ images (the hand, the mouse) adapt without the bone-length term, which follows a
 
 --frames N,... adapts again on N frames of the training 2D (the first frames of each training sequence; kinds with
 tracks only), --noise S on 2D with detector-like errors (each point moved by a normal of S times the frame's 2D
-size, 5% of points lost, 1% thrown anywhere in the frame's box); both score on the same clean split.
+size, 5% of points lost, 1% thrown anywhere in the frame's box); both score on the same clean split. --views 2 sees
+each sequence by two random cameras rather than one (every split): no kind has 10,000 training frames of 2D with
+one camera per sequence, people have 15,736 with two.
 
-Usage: python benchmarks/adapt.py [--kinds dog,horse,fly,hand,mouse,human17] [--steps 400] [--base-steps 600]
-                                 [--frames 100,1000,10000] [--noise 0.02] [--one-base] [--split test|val]
+Usage: python benchmarks/adapt.py [--kinds dog,horse,fly,hand,mouse,human17] [--steps 5000] [--base-steps 600]
+                                 [--frames 100,1000,10000] [--views 1] [--noise 0.02] [--one-base]
+                                 [--split test|val]
                                  [--device auto]
                                  [--set adapt.cycle=1 ...]   (each term alone or together)
 A smoke test: python benchmarks/adapt.py --kinds horse --steps 5 --base-steps 5
@@ -29,7 +32,6 @@ A smoke test: python benchmarks/adapt.py --kinds horse --steps 5 --base-steps 5
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import tempfile
 import time
@@ -41,8 +43,9 @@ from _table import print_table  # benchmarks/ is the script folder
 from accuracy import ARMS, SHARED, evaluate, fmt, train
 from rig_subsets import LAYOUTS
 
-from lfmcli.adapt import Adapter, adapt_config, with_steps
+from lfmcli.adapt import TRAINING, Adapter, adapt_config, with_steps
 from lfmcli.checkpoint import default_checkpoint, load_checkpoint
+from lfmcli.config import TrainingConfig
 from lfmcli.data.dataset import SampleBank
 from lfmcli.data.format import DatasetFile
 from lfmcli.sources import build_dataset
@@ -50,6 +53,7 @@ from lfmcli.sources import build_dataset
 # the builder's random cameras look down on the object from 0 to 30 degrees (data.build.random_views)
 CAMERAS = ["adapt.camera_elevation_deg=15", "adapt.elevation_deg=[-15,15]"]
 MIN_SEQUENCES, PIECES = 10, 10
+STEPS = TrainingConfig().epochs * TRAINING["steps_per_epoch"]  # a run of lfm adapt's defaults: 5,000
 SUBSETS = {"human17": ("human", "human_cmu", LAYOUTS["Human3.6M-like, 17"])}  # kind: (category, folder, joints)
 VIEW_KEYS = ("points2d", "K", "R", "t", "image_size")
 
@@ -83,11 +87,14 @@ def subset(z: dict, keep: list[int]) -> dict:
     return out
 
 
-def kind_files(kind: str, out: Path, frames: int | None = None, train: set[str] = frozenset()) -> tuple[str, bool]:
+def kind_files(
+    kind: str, out: Path, frames: int | None = None, train: set[str] = frozenset(), views: int = 1
+) -> tuple[str, bool]:
     """The kind's category and whether its samples are still images (fps 0), its sequences written to the folder
     ``out`` as npz files, named by folder and number (so that no name says a split, and a name keeps its split
     however many frames it holds), cut into pieces where the kind has too few sequences. With ``frames``, the
-    sequences named in ``train`` keep only their first frames, about ``frames`` 2D samples in all."""
+    sequences named in ``train`` keep only their first frames, about ``frames`` 2D samples in all when each
+    sequence without real cameras is seen by ``views`` random ones."""
     category, folder, keep = SUBSETS.get(kind, (kind, None, None))
     files = [f for d in ([SHARED / folder] if folder else kind_folders(category)) for f in sorted(d.glob("*.npz"))]
     pieces = PIECES if len(files) < MIN_SEQUENCES else 1
@@ -100,8 +107,10 @@ def kind_files(kind: str, out: Path, frames: int | None = None, train: set[str] 
         for k, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
             items.append((f"{f.parent.name}_{i:03d}_{k:02d}", frames_of(z, slice(a, b))))
     if frames is not None:
-        views = {name: len(z["points2d"]) if "points2d" in z else 1 for name, z in items if name in train}
-        per = math.ceil(frames / max(sum(views.values()), 1))  # frames per training sequence and view
+        seen = [(len(z["points3d"]), len(z["points2d"]) if "points2d" in z else views) for n, z in items if n in train]
+        per = 1  # frames per training sequence and view: the fewest that give ``frames``, short sequences kept whole
+        while per < max(T for T, _ in seen) and sum(min(T, per) * v for T, v in seen) < frames:
+            per += 1
         items = [(n, frames_of(z, slice(per)) if n in train else z) for n, z in items]
     out.mkdir(parents=True, exist_ok=True)
     for name, z in items:
@@ -171,9 +180,15 @@ def adapt(base: Path, data: Path, run: Path, steps: int, device: str, sets: list
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kinds", default="dog,horse,fly,hand,mouse,human17")
-    ap.add_argument("--steps", type=int, default=400, help="adaptation steps, and the oracle's")
+    ap.add_argument("--steps", type=int, default=STEPS, help="adaptation steps, and the oracle's (lfm adapt's)")
     ap.add_argument("--base-steps", type=int, default=600, help="for a kind the packaged model saw")
     ap.add_argument("--frames", default="", help="also adapt on this many training frames of 2D, e.g. 100,1000")
+    ap.add_argument(
+        "--views",
+        type=int,
+        default=1,
+        help="random cameras per sequence (kinds without real cameras): 2 gives people 15,736 frames of 2D",
+    )
     ap.add_argument("--noise", type=float, default=0.0, help="also adapt on 2D with detector-like errors of this size")
     ap.add_argument(
         "--one-base",
@@ -201,7 +216,7 @@ def main() -> None:
         for kind in args.kinds.split(","):
             category, still = kind_files(kind, tmp / kind)
             data = tmp / f"{kind}.h5"
-            build_dataset("npz", [tmp / kind], data, views=1, seed=3)  # one random camera per sequence
+            build_dataset("npz", [tmp / kind], data, views=args.views, seed=3)  # random cameras per sequence
             with DatasetFile(data) as f:
                 split = dict(zip(f.sequences["name"], f.sequences["split"], strict=True))
             if "test" not in split.values():
@@ -217,9 +232,9 @@ def main() -> None:
             train_names = {n for n, s in split.items() if s == "train"}
             train_frames = SampleBank([data], "train", read_3d=False).num_samples
             for n in (int(x) for x in args.frames.split(",") if x and not still and int(x) < train_frames):
-                kind_files(kind, tmp / f"{kind}_{n}", frames=n, train=train_names)
+                kind_files(kind, tmp / f"{kind}_{n}", frames=n, train=train_names, views=args.views)
                 variants.append((f"{n} frames", tmp / f"{kind}_{n}.h5", [f"adapt.min_frames={min(n, 200)}"]))
-                build_dataset("npz", [tmp / f"{kind}_{n}"], variants[-1][1], views=1, seed=3)
+                build_dataset("npz", [tmp / f"{kind}_{n}"], variants[-1][1], views=args.views, seed=3)
             if args.noise:
                 noisy = tmp / f"{kind}_noisy.h5"
                 noisy.write_bytes(data.read_bytes())

@@ -8,13 +8,16 @@ coordinate; lower is more likely) of: the test split's real 2D (sequences it nev
 adaptation's turns, seen by the input camera: `lfmcli.adapt.other_view`) of the true 3D, of its depth halved,
 mirrored (negated) and doubled, and of the flat lift, all on training-split frames.
 
-Usage: python benchmarks/adapt_prior.py [--kinds dog,human17,fly] [--frames 3000]
+--azimuth 180,30 scores the other views turned by up to each of these angles (adapt.azimuth_deg; 180 by default).
+
+Usage: python benchmarks/adapt_prior.py [--kinds dog,human17,fly] [--frames 3000] [--azimuth 180]
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +61,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kinds", default="dog,human17,fly")
     ap.add_argument("--frames", type=int, default=3000)
+    ap.add_argument("--azimuth", default="180", help="the other views' largest turns (adapt.azimuth_deg), e.g. 180,30")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,14 +69,16 @@ def main() -> None:
             cfg, train, test = kind_banks(kind, Path(tmp))
             with torch.no_grad():
                 prior, rigs = PosePrior(train, cfg.adapt.prior_dims), train.group_names
-                found = [scores(prior, rigs, test, cfg, args.frames, None)]
-                found += [scores(prior, rigs, train, cfg, args.frames, d) for d in DEPTHS.values()]
-            rows.append([kind, *(f"{x:.3f}" for x in found)])
-            print_table(HEADER, rows[-1:], kind)
+                real = scores(prior, rigs, test, cfg, args.frames, None)
+                for azimuth in (float(a) for a in args.azimuth.split(",")):
+                    turned = replace(cfg, adapt=replace(cfg.adapt, azimuth_deg=azimuth))
+                    found = [real, *(scores(prior, rigs, train, turned, args.frames, d) for d in DEPTHS.values())]
+                    rows.append([kind, f"{azimuth:g}", *(f"{x:.3f}" for x in found)])
+                    print_table(HEADER, rows[-1:], kind)
     print_table(HEADER, rows, f"The pose prior's median score (lower: more likely; {args.frames} poses each)")
 
 
-HEADER = ["kind", "test-split real 2D", *DEPTHS]
+HEADER = ["kind", "turns up to (deg)", "test-split real 2D", *DEPTHS]
 
 if __name__ == "__main__":
     main()

@@ -35,8 +35,9 @@ def adapt(
     """Adapt a lifter to a kind of object it never saw, from that kind's 2D alone: other views of each lift must
     be likely under a density of the kind's real 2D and pass for real 2D with a critic, every bone keeps the length
     its 2D shows over its track, mirrored bones are alike (the adapt block of the config weighs each term;
-    adapt.camera_elevation_deg says how far the camera looks down; adapt.azimuth_deg how far the other views turn,
-    narrower where one camera sees the object from few sides; for a rigid object, set adapt.prior=0). The best and
+    adapt.camera_elevation_deg says how far the camera looks down; adapt.azimuth_deg how far the other views turn:
+    narrow turns teach no depth, but keep from harm data that shows the object from one side only; for a rigid
+    object, set adapt.prior=0). The best and
     last checkpoints go to the run folder; `lfm lift --checkpoint` uses them like any other.
 
     It needs thousands of frames per rig, in varied poses and from varied sides; with a few hundred it can do harm.
