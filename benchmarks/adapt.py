@@ -109,7 +109,7 @@ def kind_files(
     if frames is not None:
         seen = [(len(z["points3d"]), len(z["points2d"]) if "points2d" in z else views) for n, z in items if n in train]
         per = 1  # frames per training sequence and view: the fewest that give ``frames``, short sequences kept whole
-        while per < max(T for T, _ in seen) and sum(min(T, per) * v for T, v in seen) < frames:
+        while per < max((T for T, _ in seen), default=1) and sum(min(T, per) * v for T, v in seen) < frames:
             per += 1
         items = [(n, frames_of(z, slice(per)) if n in train else z) for n, z in items]
     out.mkdir(parents=True, exist_ok=True)
