@@ -37,8 +37,8 @@ def adapt(
     its 2D shows over its track, mirrored bones are alike (the adapt block of the config weighs each term;
     adapt.camera_elevation_deg says how far the camera looks down; adapt.azimuth_deg how far the other views turn:
     narrow turns teach no depth, but keep from harm data that shows the object from one side only; for a rigid
-    object, set adapt.prior=0). The best and
-    last checkpoints go to the run folder; `lfm lift --checkpoint` uses them like any other.
+    object, set adapt.prior=0). The best and last checkpoints go to the run folder; `lfm lift --checkpoint` uses
+    them like any other.
 
     It needs thousands of frames per rig, in varied poses and from varied sides; with a few hundred it can do harm.
 
