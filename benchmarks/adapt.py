@@ -206,6 +206,8 @@ def main() -> None:
         help="an adaptation setting, e.g. adapt.bone_lengths=0 (repeatable; CAMERAS describes the views already)",
     )
     args = ap.parse_args()
+    if args.views < 1 or args.steps < 1:
+        ap.error(f"--views and --steps take a positive number, not {args.views} and {args.steps}")
     if not SHARED.is_dir():
         raise SystemExit(f"{SHARED} is missing: these experiments run on it")
     dev, m = args.device, args.steps

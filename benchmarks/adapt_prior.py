@@ -63,6 +63,12 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=3000)
     ap.add_argument("--azimuth", default="180", help="the other views' largest turns (adapt.azimuth_deg), e.g. 180,30")
     args = ap.parse_args()
+    try:
+        azimuths = [float(a) for a in args.azimuth.split(",")]
+    except ValueError:
+        azimuths = [-1.0]
+    if not all(0 <= a <= 180 for a in azimuths):
+        ap.error(f"--azimuth takes degrees from 0 to 180 separated by commas, such as 180,30, not {args.azimuth!r}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.kinds.split(","):
@@ -70,7 +76,7 @@ def main() -> None:
             with torch.no_grad():
                 prior, rigs = PosePrior(train, cfg.adapt.prior_dims), train.group_names
                 real = scores(prior, rigs, test, cfg, args.frames, None)
-                for azimuth in (float(a) for a in args.azimuth.split(",")):
+                for azimuth in azimuths:
                     turned = replace(cfg, adapt=replace(cfg.adapt, azimuth_deg=azimuth))
                     found = [real, *(scores(prior, rigs, train, turned, args.frames, d) for d in DEPTHS.values())]
                     rows.append([kind, f"{azimuth:g}", *(f"{x:.3f}" for x in found)])

@@ -49,7 +49,7 @@ from .devices import resolve_device
 from .errors import LfmError
 from .geometry.procrustes import centre, masked_mse, similarity_align, spread
 from .models import flat_lift
-from .models.lfm import normalize_2d
+from .models.lfm import image_frame, normalize_2d
 from .train import Trainer
 
 MIN_SEEN = 3  # points a frame needs to count as a pose
@@ -341,15 +341,6 @@ def cycle_error(first: torch.Tensor, again: torch.Tensor, turn: torch.Tensor, se
     err = (w * (scale[..., None, None] * back - target) ** 2).sum((-2, -1)) / seen.sum(-1).clamp(min=1)
     frames = seen.sum(-1) >= MIN_SEEN
     return (err / spread(target, seen).clamp(min=1e-12))[frames].mean() if frames.any() else err.sum() * 0
-
-
-def image_frame(points2d: torch.Tensor, seen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The frame in which the models normalise each frame's 2D (..., J, 2): the mean of its seen points (..., 1, 2)
-    and the largest coordinate of those points about it (...,), in pixels."""
-    w = seen[..., None].to(points2d.dtype)
-    p = torch.nan_to_num(points2d)
-    mean = (w * p).sum(-2, keepdim=True) / w.sum(-2, keepdim=True).clamp(min=1)
-    return mean, ((p - mean) * w).abs().amax((-2, -1)).clamp(min=1e-6)
 
 
 def image_scale(points2d: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:

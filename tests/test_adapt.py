@@ -97,7 +97,9 @@ def test_adapting_learns_the_depth_of_an_object_from_its_2d_alone(tmp_path):
     # without the pose prior: the views of a rigid object turning about one axis lie on a ring, and the prior's one
     # Gaussian finds the flat lift's turned views, inside it, as likely (measured: 0.40 of the size with it, as flat)
     sets = ["model.output=depth", "data.occlusion=0", "adapt.elevation_deg=[0,0]", "adapt.prior=0", *FAST]
-    cfg = with_steps(adapt_config(scratch="tiny", overrides=sets, paths=[data]), 400)
+    # 1,000 steps: seeds 0-4 end at 0.16-0.23 of the flat lift's error; at 400 steps a change in the last bits of a
+    # gradient moved one seed from 0.42 to 0.65 (adversarial training is chaotic until it has converged)
+    cfg = with_steps(adapt_config(scratch="tiny", overrides=sets, paths=[data]), 1000)
     adapter = Adapter(cfg, tmp_path / "run")
     adapter.fit()
     test = SampleBank([data], "test")
@@ -106,7 +108,7 @@ def test_adapting_learns_the_depth_of_an_object_from_its_2d_alone(tmp_path):
     with torch.no_grad():
         adapted = pa_error(model(*batch.model_inputs()), batch.target, batch.has_3d)
     flat = pa_error(flat_lift(batch.points2d, batch.visible), batch.target, batch.has_3d)
-    assert adapted < 0.6 * flat, (adapted, flat)
+    assert adapted < 0.4 * flat, (adapted, flat)
 
 
 def test_terms_hold_for_the_true_shape_and_not_for_the_flat_one():

@@ -16,16 +16,23 @@ from .encoding import FourierFeatures, MLPEmbedding
 from .layers import HybridLayer, TemporalLayer
 
 
+def image_frame(points2d: torch.Tensor, seen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The frame in which the models normalise 2D (..., N, 2): the mean of the seen points (..., 1, 2) and the
+    largest coordinate of those points about it (...,), in the 2D's units (pixels)."""
+    w = seen[..., None].to(points2d.dtype)
+    p = torch.nan_to_num(points2d)
+    mean = (w * p).sum(-2, keepdim=True) / w.sum(-2, keepdim=True).clamp(min=1)
+    return mean, ((p - mean) * w).abs().amax((-2, -1)).clamp(min=1e-6)
+
+
 def normalize_2d(points: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
     """Centre on the mean of the visible points and scale into [-1, 1] keeping the aspect ratio; hidden points
     become 0. The statistics run over every axis but the last two, per item of the first dimension."""
     B = points.shape[0]
-    pts = torch.nan_to_num(points).reshape(B, -1, 2)
-    vis = visible.reshape(B, -1, 1).to(pts.dtype)
-    mean = (pts * vis).sum(1, keepdim=True) / vis.sum(1, keepdim=True).clamp(min=1)
-    centred = (pts - mean) * vis
-    scale = centred.abs().amax(dim=(1, 2), keepdim=True).clamp(min=1e-6)
-    return (centred / scale).reshape(points.shape)
+    pts, vis = points.reshape(B, -1, 2), visible.reshape(B, -1)
+    mean, scale = image_frame(pts, vis)
+    centred = (torch.nan_to_num(pts) - mean) * vis[..., None].to(pts.dtype)
+    return (centred / scale[:, None, None]).reshape(points.shape)
 
 
 def flat_lift(points2d: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
