@@ -16,22 +16,27 @@ from .encoding import FourierFeatures, MLPEmbedding
 from .layers import HybridLayer, TemporalLayer
 
 
-def image_frame(points2d: torch.Tensor, seen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The frame in which the models normalise 2D (..., N, 2): the mean of the seen points (..., 1, 2) and the
-    largest coordinate of those points about it (...,), in the 2D's units (pixels)."""
+def _centred(points2d: torch.Tensor, seen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """2D (..., N, 2) about the mean of its seen points (hidden points 0), that mean (..., 1, 2), and the largest
+    coordinate of the seen points about it (...,)."""
     w = seen[..., None].to(points2d.dtype)
     p = torch.nan_to_num(points2d)
     mean = (w * p).sum(-2, keepdim=True) / w.sum(-2, keepdim=True).clamp(min=1)
-    return mean, ((p - mean) * w).abs().amax((-2, -1)).clamp(min=1e-6)
+    centred = (p - mean) * w
+    return centred, mean, centred.abs().amax((-2, -1)).clamp(min=1e-6)
+
+
+def image_frame(points2d: torch.Tensor, seen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The frame in which the models normalise 2D (..., N, 2): the mean of the seen points (..., 1, 2) and the
+    largest coordinate of those points about it (...,), in the 2D's units (pixels)."""
+    return _centred(points2d, seen)[1:]
 
 
 def normalize_2d(points: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
     """Centre on the mean of the visible points and scale into [-1, 1] keeping the aspect ratio; hidden points
     become 0. The statistics run over every axis but the last two, per item of the first dimension."""
     B = points.shape[0]
-    pts, vis = points.reshape(B, -1, 2), visible.reshape(B, -1)
-    mean, scale = image_frame(pts, vis)
-    centred = (torch.nan_to_num(pts) - mean) * vis[..., None].to(pts.dtype)
+    centred, _, scale = _centred(points.reshape(B, -1, 2), visible.reshape(B, -1))
     return (centred / scale[:, None, None]).reshape(points.shape)
 
 
