@@ -40,7 +40,7 @@ def adapt(
     object, set adapt.prior=0). The best and last checkpoints go to the run folder; `lfm lift --checkpoint` uses
     them like any other.
 
-    It needs thousands of frames per rig, in varied poses and from varied sides; with a few hundred it can do harm.
+    It learns from varied poses seen from many sides; a few hundred frames of one camera per clip can do harm.
 
     Example: [cyan]lfm build-dataset tracks mice/*.h5 -o mice.h5 --category mouse --fps 30[/]
 
