@@ -3,18 +3,19 @@
 A fixed PANEL of kinds that no model of the curve trains on — near relatives (wolf: dog and fox stay in training;
 zebra: horse and donkey do), far kinds (the fly, a swimmer, a rigid class) and a real one (the DANNCE mouse) — is
 scored (pa-mpjpe %, every split: the kind is unseen) after training on 1, 2, 4, 8, 16 and all of the remaining kinds
-of ../shared/data and ../shared/data_objects, --draws random draws of kinds per point up to 8 (one above), each
-model at the same step budget. Then leave-one-kind-out inside the quadrupeds (horse out with donkey and zebra in;
-dog out with wolf and fox in; cat out), each trained on every other kind, and rig transfer within dogs (every kind,
-the dogs on three of their four rigs; scored on the fourth: the real mocap dog, and the pug). Last, the bone-side
-measure of benchmarks/bone_lengths.py (how often the model turns a bone to the true side; 50% is chance) for the
-near and far panels, for the model of each number of kinds (its first draw). The flat (z = 0) lift is beside every
-number.
+of ../shared/data and ../shared/data_objects (--points), --draws random draws of kinds per point up to 8 (one
+above), each model at the same step budget. Then leave-one-kind-out inside the quadrupeds (horse out with donkey and
+zebra in; dog out with wolf and fox in; cat out), each trained on every other kind, and rig transfer within dogs
+(every kind, the dogs on three of their four rigs; scored on the fourth: the real mocap dog, and the pug). Last, the
+bone-side measure of benchmarks/bone_lengths.py (how often the model turns a bone to the true side; 50% is chance)
+for the near and far panels, for the model of each number of kinds (its first draw). The flat (z = 0) lift is beside
+every number.
 
 Every model: the `small` preset with depth output, the augmentations for unseen objects and the scale-free loss
 (benchmarks/accuracy.py's depth arm), --steps steps of batches of 256, cosine decay. docs/accuracy.md holds a run.
 
-Usage: python benchmarks/breadth.py [--steps 500] [--draws 1] [--device cpu] [--plot docs/breadth.png]
+Usage: python benchmarks/breadth.py [--steps 500] [--draws 1] [--points 1,2,4,8,16,all] [--device cpu]
+[--plot docs/breadth.png] [--only curve,leave-one-out,transfer]
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from lfmcli.data.format import DatasetFile
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 PANEL = {"near": ["wolf", "zebra"], "far": ["fly", "manta_ray", "chair"], "real": ["mouse"]}
-POINTS = (1, 2, 4, 8, 16)  # and all the remaining kinds
 LEAVE_ONE_OUT = {"horse": "donkey and zebra in", "dog": "wolf and fox in", "cat": "every other quadruped in"}
 # of the four dog rigs (the real mocap dog; keyframed husky, shiba, pug), the ones scored while the other three train
 TRANSFER = ("dog_ai4animation", "dog_pug_quaternius")
@@ -128,10 +128,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=500, help="training steps of every model")
     ap.add_argument("--draws", type=int, default=1, help="random draws of kinds per point of the curve up to 8")
+    ap.add_argument("--points", default="1,2,4,8,16,all", help="numbers of kinds trained on (all: the whole pool)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--plot", type=Path, default=ROOT / "docs" / "breadth.png")
     ap.add_argument("--only", default="curve,leave-one-out,transfer")
     args = ap.parse_args()
+    try:
+        points = [None if p == "all" else int(p) for p in args.points.split(",")]
+    except ValueError:
+        points = [0]
+    if not all(p is None or p > 0 for p in points):
+        ap.error(f"--points takes numbers of kinds and 'all', such as 1,2,4,all, not {args.points!r}")
     if not (SHARED / "data").is_dir():
         raise SystemExit(f"{SHARED / 'data'} is missing: these experiments run on it")
     chosen = set(args.only.split(","))
@@ -147,14 +154,14 @@ def main() -> None:
         if "curve" in chosen:
             curve: dict[int, list[dict]] = {}
             firsts: dict[int, Path] = {}
-            for n in [*POINTS, len(pool)]:
+            for n in sorted({len(pool) if p is None else min(p, len(pool)) for p in points}):
                 for draw in range(args.draws if n <= 8 else 1):  # the larger draws overlap more: one each
                     trained = sorted(rng.choice(pool, n, replace=False).tolist())
                     ckpt = train([files["all"]], tmp / f"n{n}_{draw}", args.steps, args.device, trained)
                     curve.setdefault(n, []).append(score(ckpt, files["all"], panel, args.device))
                     firsts.setdefault(n, ckpt)
                     print(f"{n} kinds ({', '.join(trained)}): {curve[n][-1]}", flush=True)
-            flat = {k: curve[len(pool)][0][k][1] for k in panel}
+            flat = {k: next(iter(curve.values()))[0][k][1] for k in panel}  # the same for every model
             rows = [
                 [str(n), str(len(curve[n])), *[f"{np.mean([d[k][0] for d in curve[n]]):.2f}" for k in panel]]
                 for n in sorted(curve)
@@ -165,7 +172,7 @@ def main() -> None:
                 rows,
                 f"Breadth: pa-mpjpe % on kinds never trained on (mean over draws), {args.steps} steps per model",
             )
-            if args.plot:
+            if args.plot and len(curve) > 1:
                 plot(curve, flat, args.plot)
                 print(f"plot: {args.plot}")
             rows = []
