@@ -65,9 +65,10 @@ def main() -> None:
     args = ap.parse_args()
     try:
         azimuths = [float(a) for a in args.azimuth.split(",")]
+        usable = all(0 <= a <= 180 for a in azimuths)
     except ValueError:
-        azimuths = [-1.0]
-    if not all(0 <= a <= 180 for a in azimuths):
+        usable = False
+    if not usable:
         ap.error(f"--azimuth takes degrees from 0 to 180 separated by commas, such as 180,30, not {args.azimuth!r}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

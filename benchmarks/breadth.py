@@ -135,9 +135,10 @@ def main() -> None:
     args = ap.parse_args()
     try:
         points = [None if p == "all" else int(p) for p in args.points.split(",")]
+        usable = all(p is None or p > 0 for p in points)
     except ValueError:
-        points = [0]
-    if not all(p is None or p > 0 for p in points):
+        usable = False
+    if not usable:
         ap.error(f"--points takes numbers of kinds and 'all', such as 1,2,4,all, not {args.points!r}")
     if not (SHARED / "data").is_dir():
         raise SystemExit(f"{SHARED / 'data'} is missing: these experiments run on it")
